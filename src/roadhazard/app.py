@@ -1,0 +1,106 @@
+"""The application factory: routers, middleware, error handlers and the resource lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+
+from roadhazard import __version__
+from roadhazard.deps import Resources
+from roadhazard.detection.engine import Detector
+from roadhazard.detection.pool import InferencePool
+from roadhazard.detection.postprocess import Thresholds
+from roadhazard.detection.router import router as detection_router
+from roadhazard.detection.service import DetectionService, DetectorLoader
+from roadhazard.errors import install_error_handlers
+from roadhazard.health.router import router as health_router
+from roadhazard.health.service import ReadinessRegistry
+from roadhazard.health.version import resolve_version
+from roadhazard.logging import configure_logging
+from roadhazard.request_context import RequestIdMiddleware
+from roadhazard.settings import Settings, load_settings
+from roadhazard.uploads import BodySizeLimitMiddleware
+
+log = structlog.get_logger(__name__)
+
+
+def model_loader(settings: Settings) -> DetectorLoader:
+    def load() -> Detector:
+        return Detector.load(
+            settings.model_path,
+            settings.resolved_runtime,
+            threads=settings.inference_threads,
+            concurrency=settings.inference_concurrency,
+            default_imgsz=settings.model_imgsz,
+            class_names=settings.model_class_names,
+        )
+
+    return load
+
+
+def create_app(settings: Settings, *, detector_loader: DetectorLoader | None = None) -> FastAPI:
+    """Builds the service. `detector_loader` replaces the model file, for tests and tools."""
+    configure_logging(settings.resolved_log_format, settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        resources = await _open_resources(settings, detector_loader or model_loader(settings))
+        app.state.resources = resources
+        log.info("service_started", version=resources.version, model=str(settings.model_path))
+        try:
+            yield
+        finally:
+            resources.readiness.mark_shutting_down()
+            await resources.detection.aclose()
+            log.info("service_stopped")
+
+    app = FastAPI(
+        title="Roadhazard",
+        version=__version__,
+        description="Road hazard detection and de-duplicated hazard reports.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(detection_router)
+    app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_request_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+async def _open_resources(settings: Settings, loader: DetectorLoader) -> Resources:
+    pool = InferencePool(
+        concurrency=settings.inference_concurrency,
+        queue_size=settings.inference_queue_size,
+        timeout_s=settings.inference_timeout_s,
+        retry_after_s=settings.retry_after_s,
+    )
+    detection = DetectionService(
+        loader=loader,
+        pool=pool,
+        default_thresholds=Thresholds(
+            conf=settings.conf_threshold, iou=settings.iou_threshold, max_det=settings.max_det
+        ),
+        max_image_pixels=settings.max_image_pixels,
+        warmup_runs=settings.model_warmup_runs,
+        retry_after_s=settings.retry_after_s,
+    )
+    readiness = ReadinessRegistry(cache_s=settings.ready_cache_s)
+    readiness.register(
+        "model",
+        detection.readiness_check,
+        timeout_s=settings.ready_check_timeout_s,
+        required=True,
+    )
+    version = await resolve_version(settings.build_sha)
+    detection.start()
+    return Resources(detection=detection, readiness=readiness, version=version)
+
+
+def create_app_from_env() -> FastAPI:
+    """Entry point for `uvicorn --factory` and for each worker process of `roadhazard serve`."""
+    return create_app(load_settings())

@@ -1,0 +1,162 @@
+"""The `roadhazard` command: serve, detect."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from PIL import Image
+
+from roadhazard.detection.engine import DetectionResult, Detector
+from roadhazard.detection.layouts import ModelFormatError
+from roadhazard.detection.postprocess import Thresholds
+from roadhazard.detection.preprocess import ImageDecodeError
+from roadhazard.media.annotate import Annotation, draw_annotations
+from roadhazard.settings import ConfigurationError, Settings, load_settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigurationError as exc:
+        print(f"roadhazard: {exc}", file=sys.stderr)
+        return 2
+    command: int = args.handler(args, settings)
+    return command
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="roadhazard", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host", help="bind address (default: ROADHAZARD_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: ROADHAZARD_PORT or 8000)")
+    serve.add_argument(
+        "--workers", type=int, help="worker processes (default: ROADHAZARD_WORKERS or 1)"
+    )
+    serve.set_defaults(handler=_serve)
+
+    detect = commands.add_parser("detect", help="run the model on local images and print JSON")
+    detect.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    detect.add_argument("--model", type=Path, help="model file (default: ROADHAZARD_MODEL_PATH)")
+    detect.add_argument("--conf", type=_unit_interval, help="confidence threshold")
+    detect.add_argument("--iou", type=_unit_interval, help="NMS IoU threshold")
+    detect.add_argument("--max-det", type=int, help="maximum detections per image")
+    detect.add_argument(
+        "--annotate-dir", type=Path, help="also write annotated copies of the images here"
+    )
+    detect.set_defaults(handler=_detect)
+    return parser
+
+
+def _unit_interval(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return value
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from roadhazard.logging import configure_logging
+
+    configure_logging(settings.resolved_log_format, settings.log_level)
+    uvicorn.run(
+        "roadhazard.app:create_app_from_env",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers or settings.workers,
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=25,
+    )
+    return 0
+
+
+def _detect(args: argparse.Namespace, settings: Settings) -> int:
+    model_path: Path = args.model or settings.model_path
+    try:
+        detector = Detector.load(
+            model_path,
+            "openvino" if model_path.suffix.lower() == ".xml" else settings.resolved_runtime,
+            threads=settings.inference_threads * settings.inference_concurrency,
+            concurrency=1,
+            default_imgsz=settings.model_imgsz,
+            class_names=settings.model_class_names,
+        )
+    except ModelFormatError as exc:
+        print(f"roadhazard: cannot load the model: {exc}", file=sys.stderr)
+        return 2
+    thresholds = Thresholds(
+        conf=settings.conf_threshold if args.conf is None else args.conf,
+        iou=settings.iou_threshold if args.iou is None else args.iou,
+        max_det=args.max_det or settings.max_det,
+    )
+    if args.annotate_dir:
+        args.annotate_dir.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    total = len(args.images)
+    for done, path in enumerate(args.images, start=1):
+        print(f"[{done}/{total}] {path}", file=sys.stderr)
+        record = _detect_file(detector, path, thresholds, settings, args.annotate_dir)
+        failures += "error" in record
+        print(json.dumps(record))
+    return 1 if failures else 0
+
+
+def _detect_file(
+    detector: Detector,
+    path: Path,
+    thresholds: Thresholds,
+    settings: Settings,
+    annotate_dir: Path | None,
+) -> dict[str, object]:
+    try:
+        data = path.read_bytes()
+        result = detector.detect_bytes(data, thresholds, settings.max_image_pixels)
+    except (OSError, ImageDecodeError) as exc:
+        return {"image": str(path), "error": str(exc)}
+    record: dict[str, object] = {
+        "image": str(path),
+        "width": result.width,
+        "height": result.height,
+        "model": detector.card.name,
+        "detections": [asdict(d) for d in result.detections],
+        "timings_ms": {k: round(v, 3) for k, v in asdict(result.timings).items()},
+    }
+    if annotate_dir is not None:
+        record["annotated"] = str(_write_annotated(data, result, annotate_dir / path.name))
+    return record
+
+
+def _write_annotated(data: bytes, result: DetectionResult, target: Path) -> Path:
+    with Image.open(io.BytesIO(data)) as source:
+        from PIL import ImageOps
+
+        upright = ImageOps.exif_transpose(source)
+        annotated = draw_annotations(
+            upright,
+            [
+                Annotation(
+                    d.class_id, d.class_name, d.confidence, d.box.x1, d.box.y1, d.box.x2, d.box.y2
+                )
+                for d in result.detections
+            ],
+        )
+    target = target.with_suffix(".jpg")
+    annotated.save(target, quality=90)
+    return target
+
+
+if __name__ == "__main__":
+    sys.exit(main())

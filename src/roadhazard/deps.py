@@ -1,0 +1,51 @@
+"""Typed dependencies over what the lifespan built; tests override them here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from roadhazard.detection.service import DetectionService
+from roadhazard.health.service import ReadinessRegistry
+from roadhazard.settings import Settings
+
+
+@dataclass
+class Resources:
+    """Everything with a connection, a thread or a task, built and closed by the lifespan."""
+
+    detection: DetectionService
+    readiness: ReadinessRegistry
+    version: str
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_resources(request: Request) -> Resources:
+    resources: Resources = request.app.state.resources
+    return resources
+
+
+def get_detection_service(
+    resources: Annotated[Resources, Depends(get_resources)],
+) -> DetectionService:
+    return resources.detection
+
+
+def get_readiness(resources: Annotated[Resources, Depends(get_resources)]) -> ReadinessRegistry:
+    return resources.readiness
+
+
+def get_version(resources: Annotated[Resources, Depends(get_resources)]) -> str:
+    return resources.version
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DetectionServiceDep = Annotated[DetectionService, Depends(get_detection_service)]
+ReadinessDep = Annotated[ReadinessRegistry, Depends(get_readiness)]
+VersionDep = Annotated[str, Depends(get_version)]

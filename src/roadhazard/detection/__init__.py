@@ -1,0 +1,1 @@
+"""Hazard detection: model runtimes, Ultralytics output layouts, pre- and post-processing."""

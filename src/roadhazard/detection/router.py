@@ -1,0 +1,165 @@
+"""POST /v1/detect, POST /v1/detect/batch and GET /v1/model."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ValidationError
+
+from roadhazard.deps import DetectionServiceDep, SettingsDep
+from roadhazard.detection.postprocess import Thresholds
+from roadhazard.detection.schemas import (
+    MAX_DET_LIMIT,
+    BatchItemOut,
+    BatchResponse,
+    DetectBatchJsonRequest,
+    DetectJsonRequest,
+    DetectParams,
+    DetectResponse,
+    ModelInfoResponse,
+)
+from roadhazard.detection.service import DetectionService
+from roadhazard.errors import (
+    RoadhazardError,
+    Unprocessable,
+    problem_for,
+    public_validation_errors,
+)
+from roadhazard.schemas import Problem, problem_responses
+from roadhazard.uploads import read_image_upload
+
+router = APIRouter(prefix="/v1", tags=["detection"])
+
+PROCESSING_TIME_HEADER = "X-Processing-Time"
+
+
+def _image_request_body(field: str, many: bool, json_model: type[BaseModel]) -> dict[str, Any]:
+    """Documents both ways of sending images, since the handler reads the body itself."""
+    file_schema: dict[str, Any] = {"type": "string", "format": "binary"}
+    multipart_fields: dict[str, Any] = {
+        field: {"type": "array", "items": file_schema} if many else file_schema,
+        "conf": {"type": "number", "minimum": 0, "maximum": 1},
+        "iou": {"type": "number", "minimum": 0, "maximum": 1},
+        "max_det": {"type": "integer", "minimum": 1, "maximum": MAX_DET_LIMIT},
+        "classes": {"type": "string", "description": "Comma-separated class ids, e.g. 0,3."},
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": [field],
+                        "properties": multipart_fields,
+                    }
+                },
+                "application/json": {"schema": json_model.model_json_schema()},
+            },
+        }
+    }
+
+
+def _params(fields: dict[str, Any]) -> DetectParams:
+    try:
+        return DetectParams.model_validate(fields)
+    except ValidationError as exc:
+        raise Unprocessable(
+            "The detection parameters are invalid.",
+            errors=public_validation_errors(
+                {**e, "loc": ("body", *e["loc"])} for e in exc.errors()
+            ),
+        ) from None
+
+
+def _elapsed_ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+@router.post(
+    "/detect",
+    response_model=DetectResponse,
+    responses=problem_responses(400, 413, 415, 422, 503),
+    openapi_extra=_image_request_body("image", False, DetectJsonRequest),
+)
+async def detect(
+    request: Request, response: Response, service: DetectionServiceDep, settings: SettingsDep
+) -> DetectResponse:
+    """Detects hazards in one image sent as a multipart file or as base64 JSON."""
+    started = time.perf_counter()
+    card = service.card
+    upload = await read_image_upload(
+        request,
+        field_name="image",
+        many=False,
+        max_images=1,
+        max_image_bytes=settings.max_image_bytes,
+    )
+    thresholds = _params(upload.fields).thresholds(service.default_thresholds)
+    result = await service.detect(upload.single(), thresholds)
+    total_ms = _elapsed_ms(started)
+    response.headers[PROCESSING_TIME_HEADER] = f"{total_ms:.1f}ms"
+    return DetectResponse.build(result, card, total_ms)
+
+
+@router.post(
+    "/detect/batch",
+    response_model=BatchResponse,
+    responses=problem_responses(400, 413, 415, 422, 503),
+    openapi_extra=_image_request_body("images", True, DetectBatchJsonRequest),
+)
+async def detect_batch(
+    request: Request, response: Response, service: DetectionServiceDep, settings: SettingsDep
+) -> BatchResponse:
+    """Detects in up to `batch_max_images` images; each gets its own result or error."""
+    started = time.perf_counter()
+    service.card  # noqa: B018 - answers 503 before reading a large body while the model warms
+    upload = await read_image_upload(
+        request,
+        field_name="images",
+        many=True,
+        max_images=settings.batch_max_images,
+        max_image_bytes=settings.max_image_bytes,
+    )
+    thresholds = _params(upload.fields).thresholds(service.default_thresholds)
+    # One batch may use every worker but must not flood the shared queue on its own.
+    gate = asyncio.Semaphore(service.pool.concurrency)
+    items = await asyncio.gather(
+        *(
+            _detect_one(request, service, gate, index, item, thresholds)
+            for index, item in enumerate(upload.items)
+        )
+    )
+    failed = sum(1 for item in items if item.error is not None)
+    response.headers[PROCESSING_TIME_HEADER] = f"{_elapsed_ms(started):.1f}ms"
+    return BatchResponse(results=items, succeeded=len(items) - failed, failed=failed)
+
+
+async def _detect_one(
+    request: Request,
+    service: DetectionService,
+    gate: asyncio.Semaphore,
+    index: int,
+    item: bytes | RoadhazardError,
+    thresholds: Thresholds,
+) -> BatchItemOut:
+    try:
+        if isinstance(item, RoadhazardError):
+            raise item
+        async with gate:
+            started = time.perf_counter()
+            result = await service.detect(item, thresholds)
+        return BatchItemOut(
+            index=index, result=DetectResponse.build(result, service.card, _elapsed_ms(started))
+        )
+    except RoadhazardError as exc:
+        return BatchItemOut(index=index, error=Problem.model_validate(problem_for(request, exc)))
+
+
+@router.get("/model", response_model=ModelInfoResponse, responses=problem_responses(503))
+async def model_info(service: DetectionServiceDep) -> ModelInfoResponse:
+    """The loaded model's card: classes, input size, layout, runtime and default thresholds."""
+    return ModelInfoResponse.build(service.card, service.default_thresholds)

@@ -1,0 +1,179 @@
+"""The detection API's contract: parameters in, detections out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from roadhazard.detection.engine import DetectionResult, ModelCard
+from roadhazard.detection.postprocess import Thresholds
+from roadhazard.schemas import Problem
+
+MAX_DET_LIMIT = 1000
+
+
+class DetectParams(BaseModel):
+    """Per-request overrides of the service's default thresholds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    conf: float | None = Field(default=None, ge=0.0, le=1.0, description="Minimum confidence.")
+    iou: float | None = Field(default=None, ge=0.0, le=1.0, description="NMS IoU threshold.")
+    max_det: int | None = Field(default=None, ge=1, le=MAX_DET_LIMIT)
+    classes: list[int] | None = Field(
+        default=None, description="Only these class ids; a form field takes '0,3'."
+    )
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _split_form_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("classes")
+    @classmethod
+    def _non_negative(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and any(class_id < 0 for class_id in value):
+            raise ValueError("class ids are non-negative")
+        return value
+
+    def thresholds(self, defaults: Thresholds) -> Thresholds:
+        return Thresholds(
+            conf=defaults.conf if self.conf is None else self.conf,
+            iou=defaults.iou if self.iou is None else self.iou,
+            max_det=defaults.max_det if self.max_det is None else self.max_det,
+            classes=frozenset(self.classes) if self.classes is not None else defaults.classes,
+        )
+
+
+class DetectJsonRequest(DetectParams):
+    image: str = Field(description="The image as base64 or a data URL.")
+
+
+class DetectBatchJsonRequest(DetectParams):
+    images: list[str] = Field(description="Images as base64 strings or data URLs.")
+
+
+class BoxOut(BaseModel):
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+
+class DetectionOut(BaseModel):
+    class_id: int
+    class_name: str
+    confidence: float
+    box: BoxOut
+
+
+class ImageSizeOut(BaseModel):
+    width: int
+    height: int
+
+
+class ModelRef(BaseModel):
+    name: str
+    sha256: str
+    runtime: str
+    input_size: list[int] = Field(description="[height, width] of the model input.")
+
+
+class TimingsOut(BaseModel):
+    decode: float
+    preprocess: float
+    inference: float
+    postprocess: float
+    total: float
+
+
+class DetectResponse(BaseModel):
+    detections: list[DetectionOut]
+    image: ImageSizeOut
+    model: ModelRef
+    timings_ms: TimingsOut
+
+    @classmethod
+    def build(cls, result: DetectionResult, card: ModelCard, total_ms: float) -> DetectResponse:
+        timings = result.timings
+        return cls(
+            detections=[
+                DetectionOut(
+                    class_id=d.class_id,
+                    class_name=d.class_name,
+                    confidence=round(d.confidence, 6),
+                    box=BoxOut(x1=d.box.x1, y1=d.box.y1, x2=d.box.x2, y2=d.box.y2),
+                )
+                for d in result.detections
+            ],
+            image=ImageSizeOut(width=result.width, height=result.height),
+            model=ModelRef(
+                name=card.name,
+                sha256=card.sha256,
+                runtime=card.runtime,
+                input_size=list(card.input_size),
+            ),
+            timings_ms=TimingsOut(
+                decode=round(timings.decode_ms, 3),
+                preprocess=round(timings.preprocess_ms, 3),
+                inference=round(timings.inference_ms, 3),
+                postprocess=round(timings.postprocess_ms, 3),
+                total=round(total_ms, 3),
+            ),
+        )
+
+
+class BatchItemOut(BaseModel):
+    index: int
+    result: DetectResponse | None = None
+    error: Problem | None = None
+
+
+class BatchResponse(BaseModel):
+    results: list[BatchItemOut]
+    succeeded: int
+    failed: int
+
+
+class ClassOut(BaseModel):
+    id: int
+    name: str
+
+
+class ThresholdsOut(BaseModel):
+    conf: float
+    iou: float
+    max_det: int
+
+
+class ModelInfoResponse(BaseModel):
+    name: str
+    sha256: str
+    runtime: str
+    providers: list[str]
+    layout: str
+    input_size: list[int]
+    dynamic_input: bool
+    input_dtype: str
+    classes: list[ClassOut]
+    default_thresholds: ThresholdsOut
+
+    @classmethod
+    def build(cls, card: ModelCard, defaults: Thresholds) -> ModelInfoResponse:
+        return cls(
+            name=card.name,
+            sha256=card.sha256,
+            runtime=card.runtime,
+            providers=list(card.providers),
+            layout=card.layout.value,
+            input_size=list(card.input_size),
+            dynamic_input=card.dynamic_input,
+            input_dtype=card.input_dtype,
+            classes=[ClassOut(id=i, name=n) for i, n in sorted(card.class_names.items())],
+            default_thresholds=ThresholdsOut(
+                conf=defaults.conf, iou=defaults.iou, max_det=defaults.max_det
+            ),
+        )

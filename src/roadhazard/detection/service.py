@@ -1,0 +1,148 @@
+"""The detection service: model lifecycle (warming -> ready | error) and detection off the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Callable
+from functools import partial
+
+import structlog
+
+from roadhazard.detection.engine import DetectionResult, Detector, ModelCard
+from roadhazard.detection.layouts import ModelFormatError
+from roadhazard.detection.pool import InferencePool
+from roadhazard.detection.postprocess import Thresholds
+from roadhazard.detection.preprocess import ImageDecodeError
+from roadhazard.errors import (
+    BadRequest,
+    ContentTooLarge,
+    RoadhazardError,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+)
+from roadhazard.health.schemas import CheckResult, CheckStatus
+
+log = structlog.get_logger(__name__)
+
+DetectorLoader = Callable[[], Detector]
+
+
+class ModelStatus(enum.StrEnum):
+    WARMING = "warming"
+    READY = "ready"
+    ERROR = "error"
+
+
+_DECODE_ERRORS: dict[str, type[RoadhazardError]] = {
+    "empty": BadRequest,
+    "corrupt": BadRequest,
+    "not_image": UnsupportedMediaType,
+    "too_many_pixels": ContentTooLarge,
+}
+
+
+class DetectionService:
+    def __init__(
+        self,
+        *,
+        loader: DetectorLoader,
+        pool: InferencePool,
+        default_thresholds: Thresholds,
+        max_image_pixels: int,
+        warmup_runs: int,
+        retry_after_s: int,
+    ) -> None:
+        self._loader = loader
+        self._pool = pool
+        self.default_thresholds = default_thresholds
+        self._max_image_pixels = max_image_pixels
+        self._warmup_runs = warmup_runs
+        self._retry_after_s = retry_after_s
+        self._detector: Detector | None = None
+        self._load_task: asyncio.Task[None] | None = None
+        self.status = ModelStatus.WARMING
+        self.error_reason: str | None = None
+
+    def start(self) -> None:
+        """Loads and warms the model in the background; the service answers meanwhile."""
+        self._load_task = asyncio.create_task(self._load(), name="model-load")
+
+    async def wait_loaded(self) -> None:
+        if self._load_task is not None:
+            await asyncio.shield(self._load_task)
+
+    async def _load(self) -> None:
+        try:
+            detector = await asyncio.to_thread(self._load_and_warm)
+        except ModelFormatError as exc:
+            self._fail(str(exc))
+            return
+        except Exception:  # anything else is a bug or a broken install, so keep the traceback
+            log.exception("model_load_crashed")
+            self._fail("unexpected error while loading the model; see the service log")
+            return
+        self._detector = detector
+        self.status = ModelStatus.READY
+        card = detector.card
+        log.info(
+            "model_ready",
+            model=card.name,
+            runtime=card.runtime,
+            layout=card.layout.value,
+            input_size=list(card.input_size),
+            classes=len(card.class_names),
+        )
+
+    def _load_and_warm(self) -> Detector:
+        detector = self._loader()
+        detector.warm_up(self._warmup_runs)
+        return detector
+
+    def _fail(self, reason: str) -> None:
+        self.status = ModelStatus.ERROR
+        self.error_reason = reason
+        log.error("model_load_failed", reason=reason)
+
+    @property
+    def card(self) -> ModelCard:
+        return self._ready_detector().card
+
+    @property
+    def pool(self) -> InferencePool:
+        return self._pool
+
+    def _ready_detector(self) -> Detector:
+        if self._detector is not None:
+            return self._detector
+        if self.status is ModelStatus.ERROR:
+            raise ServiceUnavailable(
+                "The detection model failed to load; an operator must fix the configuration.",
+                retry_after=max(self._retry_after_s, 30),
+            )
+        raise ServiceUnavailable(
+            "The detection model is still warming up.", retry_after=self._retry_after_s
+        )
+
+    async def detect(self, image: bytes, thresholds: Thresholds) -> DetectionResult:
+        detector = self._ready_detector()
+        job = partial(detector.detect_bytes, image, thresholds, self._max_image_pixels)
+        try:
+            return await self._pool.run(job)
+        except ImageDecodeError as exc:
+            raise _DECODE_ERRORS[exc.reason](str(exc)) from None
+
+    async def readiness_check(self) -> CheckResult:
+        if self._detector is not None:
+            card = self._detector.card
+            return CheckResult(
+                status=CheckStatus.HEALTHY, detail=f"{card.name} loaded on {card.runtime}"
+            )
+        if self.status is ModelStatus.ERROR:
+            return CheckResult(status=CheckStatus.UNHEALTHY, detail=self.error_reason or "error")
+        return CheckResult(status=CheckStatus.UNHEALTHY, detail="the model is warming up")
+
+    async def aclose(self) -> None:
+        if self._load_task is not None and not self._load_task.done():
+            self._load_task.cancel()
+        self._pool.shutdown()

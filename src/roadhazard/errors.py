@@ -1,0 +1,189 @@
+"""Domain exceptions and their RFC 9457 problem+json responses."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from roadhazard.request_context import REQUEST_ID_HEADER, request_id_of
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://roadhazard.dev/problems/"
+
+log = structlog.get_logger(__name__)
+
+
+class RoadhazardError(Exception):
+    """A failure the client should hear about, with a stable problem type and a safe detail."""
+
+    status: int = 500
+    problem: str = "internal-error"
+
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = headers or {}
+
+
+class BadRequest(RoadhazardError):
+    status = 400
+    problem = "bad-request"
+
+
+class NotFound(RoadhazardError):
+    status = 404
+    problem = "not-found"
+
+
+class Conflict(RoadhazardError):
+    status = 409
+    problem = "conflict"
+
+
+class ContentTooLarge(RoadhazardError):
+    status = 413
+    problem = "content-too-large"
+
+
+class UnsupportedMediaType(RoadhazardError):
+    status = 415
+    problem = "unsupported-media-type"
+
+
+class Unprocessable(RoadhazardError):
+    status = 422
+    problem = "validation-error"
+
+    def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(detail)
+        self.errors = errors or []
+
+
+class ServiceUnavailable(RoadhazardError):
+    """The service cannot take the work now; the client should retry after `retry_after` s."""
+
+    status = 503
+    problem = "service-unavailable"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+        self.retry_after = retry_after
+
+
+def problem_document(
+    request: Request,
+    status: int,
+    *,
+    problem: str,
+    detail: str,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + problem,
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        "request_id": request_id_of(request.scope),
+    }
+    if extra:
+        body.update(extra)
+    return body
+
+
+def problem_for(request: Request, exc: RoadhazardError) -> dict[str, Any]:
+    extra = {"errors": exc.errors} if isinstance(exc, Unprocessable) and exc.errors else None
+    return problem_document(
+        request, exc.status, problem=exc.problem, detail=exc.detail, extra=extra
+    )
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    *,
+    problem: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    body = problem_document(request, status, problem=problem, detail=detail, extra=extra)
+    request_id = body["request_id"]
+    all_headers = {REQUEST_ID_HEADER: request_id, **(headers or {})}
+    return JSONResponse(
+        body, status_code=status, headers=all_headers, media_type=PROBLEM_MEDIA_TYPE
+    )
+
+
+def public_validation_errors(errors: Any) -> list[dict[str, Any]]:
+    """Keeps where and why validation failed; drops the offending input, which may be secret."""
+    return [
+        {"loc": [str(part) for part in error.get("loc", ())], "msg": str(error.get("msg", ""))}
+        for error in errors
+    ]
+
+
+# Python 3.11 still names 413 by its RFC 7231 phrase; problem types follow RFC 9110.
+_HTTP_PROBLEMS = {413: "content-too-large", 422: "validation-error"}
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RoadhazardError)
+    body = problem_for(request, exc)
+    headers = {REQUEST_ID_HEADER: body["request_id"], **exc.headers}
+    return JSONResponse(
+        body, status_code=exc.status, headers=headers, media_type=PROBLEM_MEDIA_TYPE
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return problem_response(
+        request,
+        422,
+        problem="validation-error",
+        detail="The request did not pass validation.",
+        extra={"errors": public_validation_errors(exc.errors())},
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    if exc.status_code == 404:
+        detail = f"No route matches {request.method} {request.url.path}."
+    problem = _HTTP_PROBLEMS.get(
+        exc.status_code, HTTPStatus(exc.status_code).phrase.lower().replace(" ", "-")
+    )
+    return problem_response(
+        request, exc.status_code, problem=problem, detail=detail, headers=dict(exc.headers or {})
+    )
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    # Starlette calls this outside our middleware, so the request id is bound here explicitly.
+    log.error(
+        "unhandled_exception",
+        path=request.url.path,
+        request_id=request_id_of(request.scope),
+        exc_info=exc,
+    )
+    return problem_response(
+        request,
+        500,
+        problem="internal-error",
+        detail="An unexpected error occurred. Quote the request id when reporting it.",
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RoadhazardError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

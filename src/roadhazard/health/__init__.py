@@ -1,0 +1,1 @@
+"""Liveness (/health), readiness (/ready) and the registry of readiness checks."""

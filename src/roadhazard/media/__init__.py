@@ -1,0 +1,1 @@
+"""Images: stores and annotated renders."""

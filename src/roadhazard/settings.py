@@ -1,0 +1,99 @@
+"""The service's one typed configuration, read from ROADHAZARD_* variables and a .env file."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BUNDLED_MODEL = Path(__file__).parent / "models" / "roadhazard-demo.onnx"
+
+Runtime = Literal["auto", "onnxruntime", "openvino"]
+
+
+class Settings(BaseSettings):
+    """Every setting the service reads; the README's configuration table mirrors this class."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ROADHAZARD_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    environment: Literal["development", "production"] = "development"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    log_format: Literal["json", "console", "auto"] = "auto"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    data_dir: Path = Path("./data")
+
+    model_path: Path = BUNDLED_MODEL
+    model_runtime: Runtime = "auto"
+    model_class_names: list[str] | None = None
+    model_imgsz: int = Field(default=640, ge=32, le=4096, multiple_of=32)
+    model_warmup_runs: int = Field(default=1, ge=0, le=10)
+
+    inference_concurrency: int = Field(default=2, ge=1, le=64)
+    inference_threads: int = Field(default=1, ge=1, le=64)
+    inference_queue_size: int = Field(default=8, ge=0, le=10_000)
+    inference_timeout_s: float = Field(default=30.0, gt=0, le=600)
+
+    conf_threshold: float = Field(default=0.25, ge=0.0, le=1.0)
+    iou_threshold: float = Field(default=0.7, ge=0.0, le=1.0)
+    max_det: int = Field(default=300, ge=1, le=10_000)
+
+    max_image_bytes: int = Field(default=15 * 1024 * 1024, ge=1024)
+    max_request_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    max_image_pixels: int = Field(default=50_000_000, ge=1024)
+    batch_max_images: int = Field(default=16, ge=1, le=256)
+
+    ready_cache_s: float = Field(default=1.0, ge=0.0, le=60.0)
+    ready_check_timeout_s: float = Field(default=2.0, gt=0, le=60.0)
+    retry_after_s: int = Field(default=1, ge=1, le=3600)
+    build_sha: str | None = Field(default=None, pattern=r"^[0-9a-f]{4,40}$")
+
+    @model_validator(mode="after")
+    def _check_model_file(self) -> Settings:
+        suffix = self.model_path.suffix.lower()
+        if suffix not in {".onnx", ".xml"}:
+            raise ValueError(
+                f"model_path must be an .onnx file or an OpenVINO .xml file, got {self.model_path}"
+            )
+        if suffix == ".xml" and self.model_runtime == "onnxruntime":
+            raise ValueError("model_runtime=onnxruntime cannot load an OpenVINO .xml model")
+        return self
+
+    @cached_property
+    def resolved_log_format(self) -> Literal["json", "console"]:
+        if self.log_format != "auto":
+            return self.log_format
+        return "json" if self.environment == "production" else "console"
+
+    @cached_property
+    def resolved_runtime(self) -> Literal["onnxruntime", "openvino"]:
+        if self.model_runtime != "auto":
+            return self.model_runtime
+        return "openvino" if self.model_path.suffix.lower() == ".xml" else "onnxruntime"
+
+
+class ConfigurationError(Exception):
+    """Raised with one human-readable message when the configuration is invalid."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Builds Settings, turning pydantic's error list into one readable message."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"])
+            name = f"ROADHAZARD_{field.upper()}" if field else "configuration"
+            problems.append(f"{name}: {error['msg']}")
+        raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from None

@@ -1,0 +1,204 @@
+"""Reading images from requests: multipart files or base64 in JSON, within byte limits.
+
+Detection, session frames and manual reports all take an image the same two ways, so the
+parsing and its error mapping live here once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from roadhazard.errors import BadRequest, ContentTooLarge, RoadhazardError, UnsupportedMediaType
+
+_DATA_URL_PREFIX = "data:"
+
+
+@dataclass
+class ImageUpload:
+    """The images of one request in order, each read or refused, and its other fields as sent.
+
+    A refused image (too large, bad base64) is kept as its error, so a batch can answer per
+    image instead of failing as a whole.
+    """
+
+    items: list[bytes | RoadhazardError]
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def single(self) -> bytes:
+        item = self.items[0]
+        if isinstance(item, RoadhazardError):
+            raise item
+        return item
+
+
+async def read_image_upload(
+    request: Request,
+    *,
+    field_name: str,
+    many: bool,
+    max_images: int,
+    max_image_bytes: int,
+) -> ImageUpload:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        upload = await _read_multipart(request, field_name, max_images, max_image_bytes)
+    elif content_type == "application/json" or content_type.endswith("+json"):
+        upload = await _read_json(request, field_name, many, max_image_bytes)
+    elif not content_type and not await request.body():
+        raise BadRequest("The request body is empty; send an image.")
+    else:
+        raise UnsupportedMediaType(
+            "Send multipart/form-data with an image file, or application/json with a "
+            "base64-encoded image."
+        )
+    if not upload.items:
+        raise BadRequest(f"No image was sent; put it in the '{field_name}' field.")
+    if len(upload.items) > max_images:
+        raise ContentTooLarge(
+            f"{len(upload.items)} images were sent; at most {max_images} are accepted."
+        )
+    return upload
+
+
+async def _read_multipart(
+    request: Request, field_name: str, max_images: int, max_image_bytes: int
+) -> ImageUpload:
+    try:
+        form = await request.form(max_files=max_images + 1, max_fields=100)
+    except MultiPartException as exc:
+        raise BadRequest(f"Malformed multipart body: {exc.message}") from None
+    images: list[bytes | RoadhazardError] = []
+    fields: dict[str, Any] = {}
+    try:
+        for name, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                if name != field_name:
+                    raise BadRequest(f"Unexpected file field '{name}'; use '{field_name}'.")
+                images.append(_checked(await value.read(max_image_bytes + 1), max_image_bytes))
+            elif name == field_name:
+                raise BadRequest(f"The '{field_name}' field must be a file upload.")
+            else:
+                fields.setdefault(name, []).append(value)
+    finally:
+        await form.close()
+    return ImageUpload(images, {k: v[0] if len(v) == 1 else v for k, v in fields.items()})
+
+
+async def _read_json(
+    request: Request, field_name: str, many: bool, max_image_bytes: int
+) -> ImageUpload:
+    raw = await request.body()
+    if not raw:
+        raise BadRequest("The request body is empty; send an image.")
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise BadRequest("The body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise BadRequest("The JSON body must be an object.")
+    value = body.pop(field_name, None)
+    if value is None:
+        return ImageUpload([], body)
+    encoded = value if many else [value]
+    if not isinstance(encoded, list) or not all(isinstance(v, str) for v in encoded):
+        shape = "a list of base64 strings" if many else "a base64 string or data URL"
+        raise BadRequest(f"'{field_name}' must be {shape}.")
+    return ImageUpload([_decoded_or_refused(v, max_image_bytes) for v in encoded], body)
+
+
+def _decoded_or_refused(encoded: str, max_image_bytes: int) -> bytes | RoadhazardError:
+    try:
+        return decode_base64_image(encoded, max_image_bytes)
+    except RoadhazardError as exc:
+        return exc
+
+
+def _checked(data: bytes, max_image_bytes: int) -> bytes | RoadhazardError:
+    return data if len(data) <= max_image_bytes else _too_large(max_image_bytes)
+
+
+def decode_base64_image(encoded: str, max_image_bytes: int) -> bytes:
+    """Accepts plain base64 or a data URL (data:image/jpeg;base64,...)."""
+    if encoded.startswith(_DATA_URL_PREFIX):
+        header, _, encoded = encoded.partition(",")
+        if not header.endswith(";base64"):
+            raise BadRequest("Only base64 data URLs are accepted.")
+    if len(encoded) > (max_image_bytes + 2) // 3 * 4 + 4:
+        raise _too_large(max_image_bytes)
+    try:
+        data = base64.b64decode("".join(encoded.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest("The image is not valid base64.") from None
+    return _within_limit(data, max_image_bytes)
+
+
+def _within_limit(data: bytes, max_image_bytes: int) -> bytes:
+    if len(data) > max_image_bytes:
+        raise _too_large(max_image_bytes)
+    return data
+
+
+def _too_large(max_image_bytes: int) -> ContentTooLarge:
+    return ContentTooLarge(f"An image may have at most {max_image_bytes} bytes.")
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The request body exceeds {limit} bytes.")
+
+
+class BodySizeLimitMiddleware:
+    """Stops reading a request body past `limit` bytes, whatever Content-Length claims.
+
+    It raises an HTTPException so FastAPI's own body parsing passes it through as a 413
+    instead of turning it into a 400.
+    """
+
+    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise BodyTooLarge(self.limit)
+            return message
+
+        declared = _content_length(scope)
+        if declared is not None and declared > self.limit:
+
+            async def refuse() -> Message:
+                raise BodyTooLarge(self.limit)
+
+            await self.app(scope, refuse, send)
+            return
+        await self.app(scope, limited_receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None

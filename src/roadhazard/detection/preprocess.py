@@ -16,11 +16,11 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "MPO")
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF")
 LETTERBOX_FILL = 114
 
 
-class ImageDecodeError(ValueError):
+class ImageDecodeError(Exception):
     """The bytes are not a usable image; `reason` says which way, for the HTTP status."""
 
     def __init__(self, reason: str, message: str) -> None:

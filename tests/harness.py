@@ -1,0 +1,55 @@
+"""Running the real app in-process: its lifespan, its resources and an HTTP client."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from roadhazard.app import create_app
+from roadhazard.deps import Resources
+from roadhazard.detection.service import DetectorLoader
+from roadhazard.settings import Settings
+
+
+def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+    """Settings for tests: no .env file, console logs, everything else as given."""
+    values: dict[str, Any] = {"data_dir": data_dir, "log_format": "console", "ready_cache_s": 0.0}
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@asynccontextmanager
+async def running_app(
+    settings: Settings,
+    *,
+    loader: DetectorLoader | None = None,
+    wait_loaded: bool = True,
+    configure: Callable[[FastAPI], None] | None = None,
+) -> AsyncIterator[tuple[httpx.AsyncClient, Resources]]:
+    app = create_app(settings, detector_loader=loader)
+    if configure is not None:
+        configure(app)
+    async with app.router.lifespan_context(app):
+        resources: Resources = app.state.resources
+        if wait_loaded:
+            await resources.detection.wait_loaded()
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://roadhazard.test"
+        ) as client:
+            yield client, resources
+
+
+async def eventually(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    """Waits for state another thread changes, polling, since it cannot signal the loop."""
+    for _ in range(int(timeout_s / 0.005)):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("condition not met in time")

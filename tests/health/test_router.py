@@ -1,0 +1,83 @@
+"""/health and /ready through warming, ready and a load error."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+
+from roadhazard.detection.engine import Detector
+from tests.harness import make_settings, running_app
+
+
+async def test_warming_then_ready(raw_model: Path, tmp_path: Path) -> None:
+    release = threading.Event()
+
+    def slow_loader() -> Detector:
+        if not release.wait(timeout=10):
+            raise TimeoutError("test never released the loader")
+        return Detector.load(raw_model, "onnxruntime", threads=1, concurrency=1, default_imgsz=640)
+
+    settings = make_settings(tmp_path)
+    async with running_app(settings, loader=slow_loader, wait_loaded=False) as (client, res):
+        health = await client.get("/health")
+        ready = await client.get("/ready")
+        detect = await client.post("/v1/detect", files={"image": ("a.jpg", b"x", "image/jpeg")})
+        release.set()
+        await res.detection.wait_loaded()
+        health_after = await client.get("/health")
+        ready_after = await client.get("/ready")
+
+    assert health.status_code == 200
+    assert health.json()["model_status"] == "warming"
+    assert health.json()["status"] == "healthy"
+    assert ready.status_code == 503
+    assert ready.json() == {
+        "status": "not_ready",
+        "checks": {"model": {"status": "unhealthy", "detail": "the model is warming up"}},
+    }
+    assert detect.status_code == 503
+    assert detect.headers["retry-after"] == "1"
+    assert health_after.json()["model_status"] == "ready"
+    assert ready_after.status_code == 200
+    assert ready_after.json()["checks"]["model"] == {
+        "status": "healthy",
+        "detail": "raw.onnx loaded on onnxruntime",
+    }
+
+
+async def test_load_error_is_reported_not_fatal(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, model_path=tmp_path / "missing.onnx")
+    async with running_app(settings) as (client, _):
+        health = await client.get("/health")
+        ready = await client.get("/ready")
+        model = await client.get("/v1/model")
+
+    assert health.status_code == 200
+    assert health.json()["model_status"] == "error"
+    assert ready.status_code == 503
+    assert "model file not found" in ready.json()["checks"]["model"]["detail"]
+    assert model.status_code == 503
+    assert model.headers["content-type"] == "application/problem+json"
+    assert "failed to load" in model.json()["detail"]
+
+
+async def test_version_has_the_package_version(raw_model: Path, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, model_path=raw_model, build_sha="abc1234")
+    async with running_app(settings) as (client, _):
+        body = (await client.get("/health")).json()
+
+    assert body["version"].endswith("+abc1234")
+
+
+@pytest.mark.parametrize("model_status", ["ready"])
+async def test_ready_and_health_answer_concurrently(
+    raw_model: Path, tmp_path: Path, model_status: str
+) -> None:
+    settings = make_settings(tmp_path, model_path=raw_model)
+    async with running_app(settings) as (client, _):
+        answers = await asyncio.gather(*(client.get("/ready") for _ in range(10)))
+
+    assert {a.status_code for a in answers} == {200}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,9 +16,9 @@ from roadhazard.detection.service import DetectorLoader
 from roadhazard.settings import Settings
 
 
-def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+def make_settings(**overrides: Any) -> Settings:
     """Settings for tests: no .env file, console logs, everything else as given."""
-    values: dict[str, Any] = {"data_dir": data_dir, "log_format": "console", "ready_cache_s": 0.0}
+    values: dict[str, Any] = {"log_format": "console", "ready_cache_s": 0.0}
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 

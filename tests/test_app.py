@@ -15,7 +15,7 @@ from tests.harness import make_settings, running_app
 
 
 async def test_unknown_route_and_wrong_method_are_problems(raw_model: Path, tmp_path: Path) -> None:
-    async with running_app(make_settings(tmp_path, model_path=raw_model)) as (client, _):
+    async with running_app(make_settings(model_path=raw_model)) as (client, _):
         missing = await client.get("/v1/nothing-here")
         wrong_method = await client.delete("/health")
 
@@ -36,7 +36,7 @@ async def test_unexpected_errors_are_logged_with_traceback_but_never_leaked(
 
         app.add_api_route("/broken", broken)
 
-    settings = make_settings(tmp_path, model_path=raw_model, log_format="json")
+    settings = make_settings(model_path=raw_model, log_format="json")
     async with running_app(settings, configure=add_broken_route) as (client, _):
         response = await client.get("/broken", headers={"X-Request-ID": "req-500"})
 
@@ -54,7 +54,7 @@ async def test_unexpected_errors_are_logged_with_traceback_but_never_leaked(
 async def test_every_log_line_of_a_request_carries_its_id(
     raw_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    settings = make_settings(tmp_path, model_path=raw_model, log_format="json")
+    settings = make_settings(model_path=raw_model, log_format="json")
     async with running_app(settings) as (client, _):
         await client.get("/health", headers={"X-Request-ID": "abc-42"})
 
@@ -72,7 +72,7 @@ async def test_every_log_line_of_a_request_carries_its_id(
 
 
 async def test_unsafe_inbound_request_ids_are_replaced(raw_model: Path, tmp_path: Path) -> None:
-    async with running_app(make_settings(tmp_path, model_path=raw_model)) as (client, _):
+    async with running_app(make_settings(model_path=raw_model)) as (client, _):
         response = await client.get("/health", headers={"X-Request-ID": "bad id\twith spaces"})
 
     assert response.headers["x-request-id"] != "bad id\twith spaces"

@@ -31,7 +31,6 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=64)
     log_format: Literal["json", "console", "auto"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    data_dir: Path = Path("./data")
 
     model_path: Path = BUNDLED_MODEL
     model_runtime: Runtime = "auto"

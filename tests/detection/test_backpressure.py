@@ -36,9 +36,7 @@ async def post_image(client: httpx.AsyncClient) -> httpx.Response:
 
 async def test_full_queue_gets_503_and_the_loop_stays_responsive(tmp_path: Path) -> None:
     detector, backend = gated_detector()
-    settings = make_settings(
-        tmp_path, inference_concurrency=2, inference_queue_size=2, model_warmup_runs=0
-    )
+    settings = make_settings(inference_concurrency=2, inference_queue_size=2, model_warmup_runs=0)
     async with running_app(settings, loader=lambda: detector) as (client, resources):
         backend.gate.clear()
         in_flight = [asyncio.create_task(post_image(client)) for _ in range(4)]
@@ -109,7 +107,7 @@ async def test_a_queued_job_that_times_out_frees_its_slot_at_once() -> None:
 
 async def test_detect_times_out_with_503(tmp_path: Path) -> None:
     detector, backend = gated_detector()
-    settings = make_settings(tmp_path, inference_timeout_s=0.1, model_warmup_runs=0)
+    settings = make_settings(inference_timeout_s=0.1, model_warmup_runs=0)
     async with running_app(settings, loader=lambda: detector) as (client, _):
         backend.gate.clear()
         response = await post_image(client)

@@ -22,7 +22,7 @@ LIMIT = 1024 * 1024
 
 @pytest.fixture
 async def client(raw_model: Path, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    settings = make_settings(tmp_path, model_path=raw_model, max_image_bytes=LIMIT)
+    settings = make_settings(model_path=raw_model, max_image_bytes=LIMIT)
     async with running_app(settings) as (client, _):
         yield client
 
@@ -186,7 +186,7 @@ async def test_out_of_range_parameters_get_422(
 
 
 async def test_too_many_pixels_gets_413(raw_model: Path, tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, model_path=raw_model, max_image_pixels=100_000)
+    settings = make_settings(model_path=raw_model, max_image_pixels=100_000)
     async with running_app(settings) as (client, _):
         response = await client.post("/v1/detect", files={"image": ("r.jpg", JPEG, "image/jpeg")})
 
@@ -194,7 +194,7 @@ async def test_too_many_pixels_gets_413(raw_model: Path, tmp_path: Path) -> None
 
 
 async def test_request_body_limit_gets_413(raw_model: Path, tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, model_path=raw_model, max_request_bytes=4096)
+    settings = make_settings(model_path=raw_model, max_request_bytes=4096)
     async with running_app(settings) as (client, _):
         response = await client.post("/v1/detect", files={"image": ("r.jpg", JPEG, "image/jpeg")})
 
@@ -202,7 +202,7 @@ async def test_request_body_limit_gets_413(raw_model: Path, tmp_path: Path) -> N
 
 
 async def test_too_many_images_in_a_batch_gets_413(raw_model: Path, tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, model_path=raw_model, batch_max_images=2)
+    settings = make_settings(model_path=raw_model, batch_max_images=2)
     files = [("images", (f"{i}.jpg", JPEG, "image/jpeg")) for i in range(3)]
     async with running_app(settings) as (client, _):
         response = await client.post("/v1/detect/batch", files=files)

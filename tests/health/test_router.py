@@ -20,7 +20,7 @@ async def test_warming_then_ready(raw_model: Path, tmp_path: Path) -> None:
             raise TimeoutError("test never released the loader")
         return Detector.load(raw_model, "onnxruntime", threads=1, concurrency=1, default_imgsz=640)
 
-    settings = make_settings(tmp_path)
+    settings = make_settings()
     async with running_app(settings, loader=slow_loader, wait_loaded=False) as (client, res):
         health = await client.get("/health")
         ready = await client.get("/ready")
@@ -49,7 +49,7 @@ async def test_warming_then_ready(raw_model: Path, tmp_path: Path) -> None:
 
 
 async def test_load_error_is_reported_not_fatal(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, model_path=tmp_path / "missing.onnx")
+    settings = make_settings(model_path=tmp_path / "missing.onnx")
     async with running_app(settings) as (client, _):
         health = await client.get("/health")
         ready = await client.get("/ready")
@@ -65,7 +65,7 @@ async def test_load_error_is_reported_not_fatal(tmp_path: Path) -> None:
 
 
 async def test_version_has_the_package_version(raw_model: Path, tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, model_path=raw_model, build_sha="abc1234")
+    settings = make_settings(model_path=raw_model, build_sha="abc1234")
     async with running_app(settings) as (client, _):
         body = (await client.get("/health")).json()
 
@@ -76,7 +76,7 @@ async def test_version_has_the_package_version(raw_model: Path, tmp_path: Path) 
 async def test_ready_and_health_answer_concurrently(
     raw_model: Path, tmp_path: Path, model_status: str
 ) -> None:
-    settings = make_settings(tmp_path, model_path=raw_model)
+    settings = make_settings(model_path=raw_model)
     async with running_app(settings) as (client, _):
         answers = await asyncio.gather(*(client.get("/ready") for _ in range(10)))
 

@@ -14,7 +14,7 @@ from roadhazard.settings import ConfigurationError, load_settings
 from tests.harness import make_settings, running_app
 
 
-async def test_unknown_route_and_wrong_method_are_problems(raw_model: Path, tmp_path: Path) -> None:
+async def test_unknown_route_and_wrong_method_are_problems(raw_model: Path) -> None:
     async with running_app(make_settings(model_path=raw_model)) as (client, _):
         missing = await client.get("/v1/nothing-here")
         wrong_method = await client.delete("/health")
@@ -28,7 +28,7 @@ async def test_unknown_route_and_wrong_method_are_problems(raw_model: Path, tmp_
 
 
 async def test_unexpected_errors_are_logged_with_traceback_but_never_leaked(
-    raw_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    raw_model: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     def add_broken_route(app: FastAPI) -> None:
         async def broken() -> None:
@@ -52,7 +52,7 @@ async def test_unexpected_errors_are_logged_with_traceback_but_never_leaked(
 
 
 async def test_every_log_line_of_a_request_carries_its_id(
-    raw_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    raw_model: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings = make_settings(model_path=raw_model, log_format="json")
     async with running_app(settings) as (client, _):
@@ -71,7 +71,7 @@ async def test_every_log_line_of_a_request_carries_its_id(
     ]
 
 
-async def test_unsafe_inbound_request_ids_are_replaced(raw_model: Path, tmp_path: Path) -> None:
+async def test_unsafe_inbound_request_ids_are_replaced(raw_model: Path) -> None:
     async with running_app(make_settings(model_path=raw_model)) as (client, _):
         response = await client.get("/health", headers={"X-Request-ID": "bad id\twith spaces"})
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -34,7 +33,7 @@ async def post_image(client: httpx.AsyncClient) -> httpx.Response:
     return await client.post("/v1/detect", files={"image": ("r.jpg", JPEG, "image/jpeg")})
 
 
-async def test_full_queue_gets_503_and_the_loop_stays_responsive(tmp_path: Path) -> None:
+async def test_full_queue_gets_503_and_the_loop_stays_responsive() -> None:
     detector, backend = gated_detector()
     settings = make_settings(inference_concurrency=2, inference_queue_size=2, model_warmup_runs=0)
     async with running_app(settings, loader=lambda: detector) as (client, resources):
@@ -105,7 +104,7 @@ async def test_a_queued_job_that_times_out_frees_its_slot_at_once() -> None:
     pool.shutdown()
 
 
-async def test_detect_times_out_with_503(tmp_path: Path) -> None:
+async def test_detect_times_out_with_503() -> None:
     detector, backend = gated_detector()
     settings = make_settings(inference_timeout_s=0.1, model_warmup_runs=0)
     async with running_app(settings, loader=lambda: detector) as (client, _):

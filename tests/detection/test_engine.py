@@ -195,3 +195,14 @@ def test_common_formats_decode(raw_model: Path, fmt: str) -> None:
 
     assert (result.width, result.height) == scene.IMAGE_SIZE
     assert len(result.detections) == 3
+
+
+def test_openvino_runtime_runs_onnx_files_with_the_same_results(raw_model: Path) -> None:
+    pytest.importorskip("openvino", reason="OpenVINO is an optional extra")
+    detector = Detector.load(raw_model, "openvino", threads=1, concurrency=2, default_imgsz=640)
+
+    result = detector.detect_bytes(encode_image(scene.IMAGE_SIZE), DEFAULTS, 10**8)
+
+    assert detector.card.runtime == "openvino"
+    assert detector.card.class_names == {0: "D00", 1: "D40", 2: "D50"}
+    assert as_tuples(result) == expected()

@@ -21,7 +21,7 @@ LIMIT = 1024 * 1024
 
 
 @pytest.fixture
-async def client(raw_model: Path, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+async def client(raw_model: Path) -> AsyncIterator[httpx.AsyncClient]:
     settings = make_settings(model_path=raw_model, max_image_bytes=LIMIT)
     async with running_app(settings) as (client, _):
         yield client
@@ -185,7 +185,7 @@ async def test_out_of_range_parameters_get_422(
     assert body["errors"][0]["loc"][0] == "body"
 
 
-async def test_too_many_pixels_gets_413(raw_model: Path, tmp_path: Path) -> None:
+async def test_too_many_pixels_gets_413(raw_model: Path) -> None:
     settings = make_settings(model_path=raw_model, max_image_pixels=100_000)
     async with running_app(settings) as (client, _):
         response = await client.post("/v1/detect", files={"image": ("r.jpg", JPEG, "image/jpeg")})
@@ -193,7 +193,7 @@ async def test_too_many_pixels_gets_413(raw_model: Path, tmp_path: Path) -> None
     assert "pixels" in assert_problem(response, 413)["detail"]
 
 
-async def test_request_body_limit_gets_413(raw_model: Path, tmp_path: Path) -> None:
+async def test_request_body_limit_gets_413(raw_model: Path) -> None:
     settings = make_settings(model_path=raw_model, max_request_bytes=4096)
     async with running_app(settings) as (client, _):
         response = await client.post("/v1/detect", files={"image": ("r.jpg", JPEG, "image/jpeg")})
@@ -201,7 +201,7 @@ async def test_request_body_limit_gets_413(raw_model: Path, tmp_path: Path) -> N
     assert_problem(response, 413)
 
 
-async def test_too_many_images_in_a_batch_gets_413(raw_model: Path, tmp_path: Path) -> None:
+async def test_too_many_images_in_a_batch_gets_413(raw_model: Path) -> None:
     settings = make_settings(model_path=raw_model, batch_max_images=2)
     files = [("images", (f"{i}.jpg", JPEG, "image/jpeg")) for i in range(3)]
     async with running_app(settings) as (client, _):

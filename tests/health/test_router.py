@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
+import re
 import threading
 from pathlib import Path
 
 import pytest
 
 from roadhazard.detection.engine import Detector
+from tests.factories import REPO_ROOT
 from tests.harness import make_settings, running_app
 
 
-async def test_warming_then_ready(raw_model: Path, tmp_path: Path) -> None:
+async def test_warming_then_ready(raw_model: Path) -> None:
     release = threading.Event()
 
     def slow_loader() -> Detector:
@@ -64,7 +67,7 @@ async def test_load_error_is_reported_not_fatal(tmp_path: Path) -> None:
     assert "failed to load" in model.json()["detail"]
 
 
-async def test_version_has_the_package_version(raw_model: Path, tmp_path: Path) -> None:
+async def test_version_has_the_package_version(raw_model: Path) -> None:
     settings = make_settings(model_path=raw_model, build_sha="abc1234")
     async with running_app(settings) as (client, _):
         body = (await client.get("/health")).json()
@@ -73,11 +76,20 @@ async def test_version_has_the_package_version(raw_model: Path, tmp_path: Path) 
 
 
 @pytest.mark.parametrize("model_status", ["ready"])
-async def test_ready_and_health_answer_concurrently(
-    raw_model: Path, tmp_path: Path, model_status: str
-) -> None:
+async def test_ready_and_health_answer_concurrently(raw_model: Path, model_status: str) -> None:
     settings = make_settings(model_path=raw_model)
     async with running_app(settings) as (client, _):
         answers = await asyncio.gather(*(client.get("/ready") for _ in range(10)))
 
     assert {a.status_code for a in answers} == {200}
+
+
+async def test_version_asks_git_when_no_build_sha_is_given(raw_model: Path) -> None:
+    async with running_app(make_settings(model_path=raw_model)) as (client, _):
+        version = (await client.get("/health")).json()["version"]
+
+    package_version = importlib.metadata.version("roadhazard")
+    if (REPO_ROOT / ".git").exists():
+        assert re.fullmatch(rf"{re.escape(package_version)}\+[0-9a-f]{{4,12}}", version)
+    else:
+        assert version == package_version

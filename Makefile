@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/pip install --disable-pip-version-check -q -c constraints.txt
 RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
-PY_SOURCES := src tests bench tools
+PY_SOURCES := $(wildcard src tests bench tools)
 
 .PHONY: run test lint format bench clean
 

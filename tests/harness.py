@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,9 +33,21 @@ async def running_app(
     wait_loaded: bool = True,
     configure: Callable[[FastAPI], None] | None = None,
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Resources]]:
-    app = create_app(settings, detector_loader=loader)
-    if configure is not None:
-        configure(app)
+    with tempfile.TemporaryDirectory(prefix="rh-") as data_dir:
+        # A short path: the embedded Redis listens on a unix socket inside the data dir.
+        if "data_dir" not in settings.model_fields_set:
+            settings = settings.model_copy(update={"data_dir": Path(data_dir)})
+        app = create_app(settings, detector_loader=loader)
+        if configure is not None:
+            configure(app)
+        async with _serving(app, wait_loaded) as running:
+            yield running
+
+
+@asynccontextmanager
+async def _serving(
+    app: FastAPI, wait_loaded: bool
+) -> AsyncIterator[tuple[httpx.AsyncClient, Resources]]:
     async with app.router.lifespan_context(app):
         resources: Resources = app.state.resources
         if wait_loaded:

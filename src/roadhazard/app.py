@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from functools import partial
 
 import structlog
 from fastapi import FastAPI
+from redis.asyncio import Redis
 
 from roadhazard import __version__
 from roadhazard.deps import Resources
@@ -20,6 +22,7 @@ from roadhazard.health.router import router as health_router
 from roadhazard.health.service import ReadinessRegistry
 from roadhazard.health.version import resolve_version
 from roadhazard.logging import configure_logging
+from roadhazard.redis import open_redis, redis_readiness_check
 from roadhazard.request_context import RequestIdMiddleware
 from roadhazard.settings import Settings, load_settings
 from roadhazard.uploads import BodySizeLimitMiddleware
@@ -47,15 +50,20 @@ def create_app(settings: Settings, *, detector_loader: DetectorLoader | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        resources = await _open_resources(settings, detector_loader or model_loader(settings))
-        app.state.resources = resources
-        log.info("service_started", version=resources.version, model=str(settings.model_path))
-        try:
-            yield
-        finally:
-            resources.readiness.mark_shutting_down()
-            await resources.detection.aclose()
-            log.info("service_stopped")
+        async with AsyncExitStack() as stack:
+            redis = await stack.enter_async_context(_open_redis(settings))
+            resources = await _open_resources(
+                settings, detector_loader or model_loader(settings), redis
+            )
+            app.state.resources = resources
+            log.info("service_started", version=resources.version, model=str(settings.model_path))
+            try:
+                yield
+            finally:
+                resources.readiness.mark_shutting_down()
+                await resources.detection.aclose()
+            # Leaving the stack closes the Redis pool, then stops an embedded server.
+        log.info("service_stopped")
 
     app = FastAPI(
         title="Roadhazard",
@@ -72,7 +80,19 @@ def create_app(settings: Settings, *, detector_loader: DetectorLoader | None = N
     return app
 
 
-async def _open_resources(settings: Settings, loader: DetectorLoader) -> Resources:
+def _open_redis(settings: Settings) -> AbstractAsyncContextManager[Redis]:
+    url = settings.redis_url.get_secret_value() if settings.redis_url else None
+    return open_redis(
+        url,
+        settings.data_dir,
+        socket_timeout_s=settings.redis_socket_timeout_s,
+        connect_timeout_s=settings.redis_connect_timeout_s,
+        retries=settings.redis_retries,
+        embedded_start_timeout_s=settings.redis_embedded_start_timeout_s,
+    )
+
+
+async def _open_resources(settings: Settings, loader: DetectorLoader, redis: Redis) -> Resources:
     pool = InferencePool(
         concurrency=settings.inference_concurrency,
         queue_size=settings.inference_queue_size,
@@ -96,9 +116,15 @@ async def _open_resources(settings: Settings, loader: DetectorLoader) -> Resourc
         timeout_s=settings.ready_check_timeout_s,
         required=True,
     )
+    readiness.register(
+        "redis",
+        partial(redis_readiness_check, redis, timeout_s=settings.ready_check_timeout_s),
+        timeout_s=settings.ready_check_timeout_s,
+        required=True,
+    )
     version = await resolve_version(settings.build_sha)
     detection.start()
-    return Resources(detection=detection, readiness=readiness, version=version)
+    return Resources(detection=detection, readiness=readiness, redis=redis, version=version)
 
 
 def create_app_from_env() -> FastAPI:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from redis.asyncio import Redis
 
 from roadhazard.detection.service import DetectionService
 from roadhazard.health.service import ReadinessRegistry
@@ -18,6 +19,7 @@ class Resources:
 
     detection: DetectionService
     readiness: ReadinessRegistry
+    redis: Redis
     version: str
 
 
@@ -41,6 +43,10 @@ def get_readiness(resources: Annotated[Resources, Depends(get_resources)]) -> Re
     return resources.readiness
 
 
+def get_redis(resources: Annotated[Resources, Depends(get_resources)]) -> Redis:
+    return resources.redis
+
+
 def get_version(resources: Annotated[Resources, Depends(get_resources)]) -> str:
     return resources.version
 
@@ -48,4 +54,5 @@ def get_version(resources: Annotated[Resources, Depends(get_resources)]) -> str:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DetectionServiceDep = Annotated[DetectionService, Depends(get_detection_service)]
 ReadinessDep = Annotated[ReadinessRegistry, Depends(get_readiness)]
+RedisDep = Annotated[Redis, Depends(get_redis)]
 VersionDep = Annotated[str, Depends(get_version)]

@@ -6,7 +6,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BUNDLED_MODEL = Path(__file__).parent / "models" / "roadhazard-demo.onnx"
@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=64)
     log_format: Literal["json", "console", "auto"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    data_dir: Path = Path("data")
 
     model_path: Path = BUNDLED_MODEL
     model_runtime: Runtime = "auto"
@@ -51,6 +52,12 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     max_image_pixels: int = Field(default=50_000_000, ge=1024)
     batch_max_images: int = Field(default=16, ge=1, le=256)
+
+    redis_url: SecretStr | None = None
+    redis_socket_timeout_s: float = Field(default=2.0, gt=0, le=60)
+    redis_connect_timeout_s: float = Field(default=1.0, gt=0, le=60)
+    redis_retries: int = Field(default=2, ge=0, le=10)
+    redis_embedded_start_timeout_s: float = Field(default=10.0, gt=0, le=120)
 
     ready_cache_s: float = Field(default=1.0, ge=0.0, le=60.0)
     ready_check_timeout_s: float = Field(default=2.0, gt=0, le=60.0)

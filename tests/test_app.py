@@ -97,7 +97,7 @@ def test_a_model_file_of_the_wrong_kind_is_a_configuration_error(
 ) -> None:
     monkeypatch.setenv("ROADHAZARD_MODEL_PATH", "best.pt")
 
-    with pytest.raises(ConfigurationError, match=r"\.onnx file or an OpenVINO \.xml"):
+    with pytest.raises(ConfigurationError, match=r"ROADHAZARD_MODEL_PATH: must be an \.onnx file"):
         load_settings(_env_file=None)
 
 

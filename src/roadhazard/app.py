@@ -57,6 +57,11 @@ def create_app(settings: Settings, *, detector_loader: DetectorLoader | None = N
             )
             app.state.resources = resources
             log.info("service_started", version=resources.version, model=str(settings.model_path))
+            if settings.access_policy.open_access:
+                log.warning(
+                    "api_keys_not_configured",
+                    detail="every request is allowed; set ROADHAZARD_API_KEYS in production",
+                )
             try:
                 yield
             finally:
@@ -72,6 +77,7 @@ def create_app(settings: Settings, *, detector_loader: DetectorLoader | None = N
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.access_policy = settings.access_policy
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(detection_router)

@@ -36,6 +36,19 @@ class BadRequest(RoadhazardError):
     problem = "bad-request"
 
 
+class Unauthorized(RoadhazardError):
+    status = 401
+    problem = "unauthorized"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="roadhazard"'})
+
+
+class Forbidden(RoadhazardError):
+    status = 403
+    problem = "forbidden"
+
+
 class NotFound(RoadhazardError):
     status = 404
     problem = "not-found"

@@ -6,8 +6,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from roadhazard.access.service import AccessPolicy
 
 BUNDLED_MODEL = Path(__file__).parent / "models" / "roadhazard-demo.onnx"
 
@@ -64,16 +66,36 @@ class Settings(BaseSettings):
     retry_after_s: int = Field(default=1, ge=1, le=3600)
     build_sha: str | None = Field(default=None, pattern=r"^[0-9a-f]{4,40}$")
 
+    # access
+    api_keys: SecretStr | None = None
+    public_reads: bool = True
+
+    @field_validator("model_path")
+    @classmethod
+    def _check_model_file(cls, value: Path) -> Path:
+        if value.suffix.lower() not in {".onnx", ".xml"}:
+            raise ValueError(f"must be an .onnx file or an OpenVINO .xml file, got {value}")
+        return value
+
     @model_validator(mode="after")
-    def _check_model_file(self) -> Settings:
-        suffix = self.model_path.suffix.lower()
-        if suffix not in {".onnx", ".xml"}:
+    def _check_runtime_fits_model(self) -> Settings:
+        if self.model_path.suffix.lower() == ".xml" and self.model_runtime == "onnxruntime":
             raise ValueError(
-                f"model_path must be an .onnx file or an OpenVINO .xml file, got {self.model_path}"
+                "ROADHAZARD_MODEL_RUNTIME=onnxruntime cannot load an OpenVINO .xml model"
             )
-        if suffix == ".xml" and self.model_runtime == "onnxruntime":
-            raise ValueError("model_runtime=onnxruntime cannot load an OpenVINO .xml model")
         return self
+
+    @field_validator("api_keys")
+    @classmethod
+    def _parse_api_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        # Parsed here only to fail at start; ApiKeyError messages never contain a key.
+        AccessPolicy.from_config(value.get_secret_value() if value else None, public_reads=True)
+        return value
+
+    @cached_property
+    def access_policy(self) -> AccessPolicy:
+        keys = self.api_keys.get_secret_value() if self.api_keys else None
+        return AccessPolicy.from_config(keys, public_reads=self.public_reads)
 
     @cached_property
     def resolved_log_format(self) -> Literal["json", "console"]:
@@ -100,6 +122,6 @@ def load_settings(**overrides: object) -> Settings:
         problems = []
         for error in exc.errors():
             field = ".".join(str(part) for part in error["loc"])
-            name = f"ROADHAZARD_{field.upper()}" if field else "configuration"
-            problems.append(f"{name}: {error['msg']}")
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"ROADHAZARD_{field.upper()}: {message}" if field else message)
         raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from None

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ValidationError
 
+from roadhazard.access.dependencies import ReaderDep, ReporterDep
 from roadhazard.deps import DetectionServiceDep, SettingsDep
 from roadhazard.detection.postprocess import Thresholds
 from roadhazard.detection.schemas import (
@@ -82,11 +83,15 @@ def _elapsed_ms(started: float) -> float:
 @router.post(
     "/detect",
     response_model=DetectResponse,
-    responses=problem_responses(400, 413, 415, 422, 503),
+    responses=problem_responses(400, 401, 403, 413, 415, 422, 503),
     openapi_extra=_image_request_body("image", False, DetectJsonRequest),
 )
 async def detect(
-    request: Request, response: Response, service: DetectionServiceDep, settings: SettingsDep
+    request: Request,
+    response: Response,
+    service: DetectionServiceDep,
+    settings: SettingsDep,
+    _: ReporterDep,
 ) -> DetectResponse:
     """Detects hazards in one image sent as a multipart file or as base64 JSON."""
     started = time.perf_counter()
@@ -108,11 +113,15 @@ async def detect(
 @router.post(
     "/detect/batch",
     response_model=BatchResponse,
-    responses=problem_responses(400, 413, 415, 422, 503),
+    responses=problem_responses(400, 401, 403, 413, 415, 422, 503),
     openapi_extra=_image_request_body("images", True, DetectBatchJsonRequest),
 )
 async def detect_batch(
-    request: Request, response: Response, service: DetectionServiceDep, settings: SettingsDep
+    request: Request,
+    response: Response,
+    service: DetectionServiceDep,
+    settings: SettingsDep,
+    _: ReporterDep,
 ) -> BatchResponse:
     """Detects in up to `batch_max_images` images; each gets its own result or error."""
     started = time.perf_counter()
@@ -159,7 +168,7 @@ async def _detect_one(
         return BatchItemOut(index=index, error=Problem.model_validate(problem_for(request, exc)))
 
 
-@router.get("/model", response_model=ModelInfoResponse, responses=problem_responses(503))
-async def model_info(service: DetectionServiceDep) -> ModelInfoResponse:
+@router.get("/model", response_model=ModelInfoResponse, responses=problem_responses(401, 503))
+async def model_info(service: DetectionServiceDep, _: ReaderDep) -> ModelInfoResponse:
     """The loaded model's card: classes, input size, layout, runtime and default thresholds."""
     return ModelInfoResponse.build(service.card, service.default_thresholds)

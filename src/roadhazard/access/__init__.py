@@ -1,0 +1,1 @@
+"""API keys and roles: who may read, report, and change or delete."""

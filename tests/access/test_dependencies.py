@@ -1,0 +1,95 @@
+"""API keys and roles on real routes: 401 without a valid key, 403 for the wrong role."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+
+from roadhazard.access.dependencies import AdminDep
+from roadhazard.access.service import AccessPolicy, ApiKeyError, Role, digest
+from tests import scene
+from tests.factories import encode_image
+from tests.harness import make_settings, running_app
+
+REPORTER_KEY = "reporter-key-0123456789"
+ADMIN_KEY = "admin-key-0123456789abcdef"
+KEYS = f"reporter:{REPORTER_KEY},admin:sha256={digest(ADMIN_KEY)}"
+IMAGE = {"image": ("r.jpg", encode_image(scene.IMAGE_SIZE), "image/jpeg")}
+
+
+def add_admin_route(app: FastAPI) -> None:
+    async def admin_only(_: AdminDep) -> dict[str, str]:
+        return {"ok": "yes"}
+
+    app.add_api_route("/admin-only", admin_only, methods=["POST"])
+
+
+async def test_roles_are_enforced(raw_model: Path) -> None:
+    settings = make_settings(model_path=raw_model, api_keys=KEYS)
+    async with running_app(settings, configure=add_admin_route) as (client, _):
+        no_key = await client.post("/v1/detect", files=IMAGE)
+        wrong_key = await client.post("/v1/detect", files=IMAGE, headers={"X-API-Key": "nope"})
+        reporter = await client.post("/v1/detect", files=IMAGE, headers={"X-API-Key": REPORTER_KEY})
+        bearer = await client.post(
+            "/v1/detect", files=IMAGE, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+        )
+        reporter_on_admin = await client.post("/admin-only", headers={"X-API-Key": REPORTER_KEY})
+        admin_on_admin = await client.post("/admin-only", headers={"X-API-Key": ADMIN_KEY})
+        public_read = await client.get("/v1/model")
+
+    assert no_key.status_code == 401
+    assert no_key.headers["content-type"] == "application/problem+json"
+    assert no_key.headers["www-authenticate"].startswith("Bearer")
+    assert wrong_key.status_code == 401
+    assert reporter.status_code == 200
+    assert bearer.status_code == 200
+    assert reporter_on_admin.status_code == 403
+    assert reporter_on_admin.json()["detail"] == "This needs the admin role."
+    assert admin_on_admin.json() == {"ok": "yes"}
+    assert public_read.status_code == 200
+
+
+async def test_private_reads_need_a_key(raw_model: Path) -> None:
+    settings = make_settings(model_path=raw_model, api_keys=KEYS, public_reads=False)
+    async with running_app(settings) as (client, _):
+        anonymous = await client.get("/v1/model")
+        keyed = await client.get("/v1/model", headers={"X-API-Key": REPORTER_KEY})
+        health = await client.get("/health")
+
+    assert anonymous.status_code == 401
+    assert keyed.status_code == 200
+    assert health.status_code == 200
+
+
+async def test_no_keys_allows_everything_and_warns_once(
+    raw_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with running_app(make_settings(model_path=raw_model)) as (client, _):
+        response = await client.post("/v1/detect", files=IMAGE)
+
+    assert response.status_code == 200
+    assert capsys.readouterr().err.count("api_keys_not_configured") == 1
+
+
+def test_policy_keeps_only_digests() -> None:
+    policy = AccessPolicy.from_config(KEYS, public_reads=True)
+
+    assert REPORTER_KEY not in repr(policy)
+    identified = policy.identify(REPORTER_KEY)
+    assert identified is not None
+    assert identified.role is Role.REPORTER
+    assert identified.key_id == digest(REPORTER_KEY)[:8]
+    assert policy.identify("reporter-key-0123456789x") is None
+
+
+@pytest.mark.parametrize(
+    "config",
+    ["reporter", "owner:0123456789abcdef", "admin:k3y", "admin:sha256=xyz"],
+)
+def test_malformed_keys_are_refused_without_echoing_them(config: str) -> None:
+    with pytest.raises(ApiKeyError) as caught:
+        AccessPolicy.from_config(config, public_reads=True)
+
+    assert config.partition(":")[2] not in str(caught.value) or not config.partition(":")[2]

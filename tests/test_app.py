@@ -101,6 +101,15 @@ def test_a_model_file_of_the_wrong_kind_is_a_configuration_error(
         load_settings(_env_file=None)
 
 
+def test_a_class_map_to_an_unknown_hazard_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ROADHAZARD_CLASS_MAP", '{"bump": "D99"}')
+
+    with pytest.raises(ConfigurationError, match=r"ROADHAZARD_CLASS_MAP: .*'D99'"):
+        load_settings(_env_file=None)
+
+
 def test_bad_configuration_exits_non_zero_with_a_clear_message(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "roadhazard.cli", "serve"],

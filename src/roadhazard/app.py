@@ -114,6 +114,7 @@ async def _open_resources(settings: Settings, loader: DetectorLoader, redis: Red
         max_image_pixels=settings.max_image_pixels,
         warmup_runs=settings.model_warmup_runs,
         retry_after_s=settings.retry_after_s,
+        class_map=settings.class_map,
     )
     readiness = ReadinessRegistry(cache_s=settings.ready_cache_s)
     readiness.register(

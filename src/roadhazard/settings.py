@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from roadhazard.access.service import AccessPolicy
+from roadhazard.taxonomy.service import load_taxonomy
 
 BUNDLED_MODEL = Path(__file__).parent / "models" / "roadhazard-demo.onnx"
 
@@ -38,6 +39,7 @@ class Settings(BaseSettings):
     model_path: Path = BUNDLED_MODEL
     model_runtime: Runtime = "auto"
     model_class_names: list[str] | None = None
+    class_map: dict[str, str] = Field(default_factory=dict)
     model_imgsz: int = Field(default=640, ge=32, le=4096, multiple_of=32)
     model_warmup_runs: int = Field(default=1, ge=0, le=10)
 
@@ -84,6 +86,14 @@ class Settings(BaseSettings):
                 "ROADHAZARD_MODEL_RUNTIME=onnxruntime cannot load an OpenVINO .xml model"
             )
         return self
+
+    @field_validator("class_map")
+    @classmethod
+    def _check_class_map(cls, value: dict[str, str]) -> dict[str, str]:
+        taxonomy = load_taxonomy()
+        for model_name in value:
+            taxonomy.resolve(model_name, value)  # a TaxonomyError names the bad entry
+        return value
 
     @field_validator("api_keys")
     @classmethod

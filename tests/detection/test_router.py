@@ -49,6 +49,7 @@ async def test_detect_multipart_returns_known_detections(client: httpx.AsyncClie
         ("D50", 2),
     ]
     assert body["detections"][0]["box"] == {"x1": 280.0, "y1": 220.0, "x2": 360.0, "y2": 260.0}
+    assert body["detections"][1]["hazard"] == {"code": "D40", "name": "Pothole", "severity": "high"}
     assert body["image"] == {"width": 640, "height": 480}
     assert body["model"]["name"] == "raw.onnx"
     assert body["model"]["runtime"] == "onnxruntime"
@@ -120,11 +121,12 @@ async def test_batch_json_with_an_oversized_image_fails_only_that_image(
 async def test_model_card_endpoint(client: httpx.AsyncClient) -> None:
     body = (await client.get("/v1/model")).json()
 
-    assert body["classes"] == [
-        {"id": 0, "name": "D00"},
-        {"id": 1, "name": "D40"},
-        {"id": 2, "name": "D50"},
+    assert [(c["id"], c["name"], c["hazard"]["code"]) for c in body["classes"]] == [
+        (0, "D00", "D00"),
+        (1, "D40", "D40"),
+        (2, "D50", "D50"),
     ]
+    assert body["classes"][1]["hazard"] == {"code": "D40", "name": "Pothole", "severity": "high"}
     assert body["layout"] == "raw"
     assert body["input_size"] == [320, 320]
     assert body["providers"] == ["CPUExecutionProvider"]
@@ -208,3 +210,20 @@ async def test_too_many_images_in_a_batch_gets_413(raw_model: Path) -> None:
         response = await client.post("/v1/detect/batch", files=files)
 
     assert "at most 2" in assert_problem(response, 413)["detail"]
+
+
+async def test_third_party_class_names_map_onto_the_taxonomy(raw_model: Path) -> None:
+    settings = make_settings(
+        model_path=raw_model,
+        model_class_names=["Alligator Crack", "speed bump", "lid"],
+        class_map={"lid": "D50"},
+    )
+    async with running_app(settings) as (client, _):
+        response = await client.post("/v1/detect", files={"image": ("r.jpg", JPEG, "image/jpeg")})
+
+    detections = response.json()["detections"]
+    assert [d["class_name"] for d in detections] == ["Alligator Crack", "speed bump", "lid"]
+    assert detections[0]["hazard"]["code"] == "D20"
+    # Unmapped classes are still reported, under their own names.
+    assert detections[1]["hazard"] is None
+    assert detections[2]["hazard"] == {"code": "D50", "name": "Manhole cover", "severity": "medium"}

@@ -107,7 +107,7 @@ async def detect(
     result = await service.detect(upload.single(), thresholds)
     total_ms = _elapsed_ms(started)
     response.headers[PROCESSING_TIME_HEADER] = f"{total_ms:.1f}ms"
-    return DetectResponse.build(result, card, total_ms)
+    return DetectResponse.build(result, card, service.hazard_for, total_ms)
 
 
 @router.post(
@@ -162,7 +162,10 @@ async def _detect_one(
             started = time.perf_counter()
             result = await service.detect(item, thresholds)
         return BatchItemOut(
-            index=index, result=DetectResponse.build(result, service.card, _elapsed_ms(started))
+            index=index,
+            result=DetectResponse.build(
+                result, service.card, service.hazard_for, _elapsed_ms(started)
+            ),
         )
     except RoadhazardError as exc:
         return BatchItemOut(index=index, error=Problem.model_validate(problem_for(request, exc)))
@@ -171,4 +174,4 @@ async def _detect_one(
 @router.get("/model", response_model=ModelInfoResponse, responses=problem_responses(401, 503))
 async def model_info(service: DetectionServiceDep, _: ReaderDep) -> ModelInfoResponse:
     """The loaded model's card: classes, input size, layout, runtime and default thresholds."""
-    return ModelInfoResponse.build(service.card, service.default_thresholds)
+    return ModelInfoResponse.build(service.card, service.default_thresholds, service.hazard_for)

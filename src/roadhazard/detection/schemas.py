@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -9,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from roadhazard.detection.engine import DetectionResult, ModelCard
 from roadhazard.detection.postprocess import Thresholds
 from roadhazard.schemas import Problem
+from roadhazard.taxonomy.schemas import HazardType
 
 MAX_DET_LIMIT = 1000
 
@@ -63,11 +65,33 @@ class BoxOut(BaseModel):
     y2: float
 
 
+class HazardOut(BaseModel):
+    """The taxonomy class a detection maps to (RDD codes: D00, D10, D20, D40, D50)."""
+
+    code: str
+    name: str
+    severity: str
+
+    @classmethod
+    def of(cls, hazard: HazardType) -> HazardOut | None:
+        if hazard.hazard is None:
+            return None
+        return cls(
+            code=hazard.hazard.code, name=hazard.hazard.name, severity=hazard.hazard.severity
+        )
+
+
+HazardLookup = Callable[[int], HazardType]
+
+
 class DetectionOut(BaseModel):
     class_id: int
     class_name: str
     confidence: float
     box: BoxOut
+    hazard: HazardOut | None = Field(
+        description="The taxonomy class, or null when the model's class maps to none."
+    )
 
 
 class ImageSizeOut(BaseModel):
@@ -97,7 +121,9 @@ class DetectResponse(BaseModel):
     timings_ms: TimingsOut
 
     @classmethod
-    def build(cls, result: DetectionResult, card: ModelCard, total_ms: float) -> DetectResponse:
+    def build(
+        cls, result: DetectionResult, card: ModelCard, hazards: HazardLookup, total_ms: float
+    ) -> DetectResponse:
         timings = result.timings
         return cls(
             detections=[
@@ -106,6 +132,7 @@ class DetectResponse(BaseModel):
                     class_name=d.class_name,
                     confidence=round(d.confidence, 6),
                     box=BoxOut(x1=d.box.x1, y1=d.box.y1, x2=d.box.x2, y2=d.box.y2),
+                    hazard=HazardOut.of(hazards(d.class_id)),
                 )
                 for d in result.detections
             ],
@@ -141,6 +168,7 @@ class BatchResponse(BaseModel):
 class ClassOut(BaseModel):
     id: int
     name: str
+    hazard: HazardOut | None
 
 
 class ThresholdsOut(BaseModel):
@@ -162,7 +190,9 @@ class ModelInfoResponse(BaseModel):
     default_thresholds: ThresholdsOut
 
     @classmethod
-    def build(cls, card: ModelCard, defaults: Thresholds) -> ModelInfoResponse:
+    def build(
+        cls, card: ModelCard, defaults: Thresholds, hazards: HazardLookup
+    ) -> ModelInfoResponse:
         return cls(
             name=card.name,
             sha256=card.sha256,
@@ -172,7 +202,10 @@ class ModelInfoResponse(BaseModel):
             input_size=list(card.input_size),
             dynamic_input=card.dynamic_input,
             input_dtype=card.input_dtype,
-            classes=[ClassOut(id=i, name=n) for i, n in sorted(card.class_names.items())],
+            classes=[
+                ClassOut(id=i, name=n, hazard=HazardOut.of(hazards(i)))
+                for i, n in sorted(card.class_names.items())
+            ],
             default_thresholds=ThresholdsOut(
                 conf=defaults.conf, iou=defaults.iou, max_det=defaults.max_det
             ),

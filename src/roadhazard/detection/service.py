@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 
 import structlog
@@ -22,6 +22,8 @@ from roadhazard.errors import (
     UnsupportedMediaType,
 )
 from roadhazard.health.schemas import CheckResult, CheckStatus
+from roadhazard.taxonomy.schemas import HazardType
+from roadhazard.taxonomy.service import resolve_model_classes
 
 log = structlog.get_logger(__name__)
 
@@ -52,6 +54,7 @@ class DetectionService:
         max_image_pixels: int,
         warmup_runs: int,
         retry_after_s: int,
+        class_map: Mapping[str, str] | None = None,
     ) -> None:
         self._loader = loader
         self._pool = pool
@@ -59,7 +62,9 @@ class DetectionService:
         self._max_image_pixels = max_image_pixels
         self._warmup_runs = warmup_runs
         self._retry_after_s = retry_after_s
+        self._class_map = dict(class_map or {})
         self._detector: Detector | None = None
+        self._hazards: dict[int, HazardType] = {}
         self._load_task: asyncio.Task[None] | None = None
         self.status = ModelStatus.WARMING
         self.error_reason: str | None = None
@@ -82,6 +87,7 @@ class DetectionService:
             log.exception("model_load_crashed")
             self._fail("unexpected error while loading the model; see the service log")
             return
+        self._hazards = resolve_model_classes(detector.card.class_names, self._class_map)
         self._detector = detector
         self.status = ModelStatus.READY
         card = detector.card
@@ -107,6 +113,13 @@ class DetectionService:
     @property
     def card(self) -> ModelCard:
         return self._ready_detector().card
+
+    def hazard_for(self, class_id: int) -> HazardType:
+        """The taxonomy class a model class maps to; an unmapped class keeps its own name."""
+        hazard = self._hazards.get(class_id)
+        if hazard is None:
+            return HazardType(model_name=self._ready_detector().class_name(class_id), hazard=None)
+        return hazard
 
     @property
     def pool(self) -> InferencePool:

@@ -1,4 +1,4 @@
-"""The `roadhazard` command: serve, detect."""
+"""The `roadhazard` command: serve, detect, eval."""
 
 from __future__ import annotations
 
@@ -54,6 +54,25 @@ def _parser() -> argparse.ArgumentParser:
         "--annotate-dir", type=Path, help="also write annotated copies of the images here"
     )
     detect.set_defaults(handler=_detect)
+
+    evaluate = commands.add_parser(
+        "eval", help="score a model on a labelled YOLO dataset (P/R/F1 at IoU 0.5, mAP)"
+    )
+    evaluate.add_argument("--model", type=Path, help="model file (default: ROADHAZARD_MODEL_PATH)")
+    evaluate.add_argument(
+        "--data", type=Path, required=True, help="dataset folder or its data.yaml (YOLO format)"
+    )
+    evaluate.add_argument("--split", default="val", help="dataset split (default: val)")
+    evaluate.add_argument(
+        "--names",
+        help="the dataset's class names, comma-separated, when it has no data.yaml "
+        "(e.g. 'Pothole'); they are matched to the model's classes through the taxonomy",
+    )
+    evaluate.add_argument(
+        "--conf", type=_unit_interval, default=0.25, help="threshold for P/R/F1 (default 0.25)"
+    )
+    evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    evaluate.set_defaults(handler=_evaluate)
     return parser
 
 
@@ -92,10 +111,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _detect(args: argparse.Namespace, settings: Settings) -> int:
-    model_path: Path = args.model or settings.model_path
+def _load_detector(model: Path | None, settings: Settings) -> Detector | None:
+    """The CLI runs one image at a time, so the model may use every inference thread."""
+    model_path = model or settings.model_path
     try:
-        detector = Detector.load(
+        return Detector.load(
             model_path,
             "openvino" if model_path.suffix.lower() == ".xml" else settings.resolved_runtime,
             threads=settings.inference_threads * settings.inference_concurrency,
@@ -105,6 +125,12 @@ def _detect(args: argparse.Namespace, settings: Settings) -> int:
         )
     except ModelFormatError as exc:
         print(f"roadhazard: cannot load the model: {exc}", file=sys.stderr)
+        return None
+
+
+def _detect(args: argparse.Namespace, settings: Settings) -> int:
+    detector = _load_detector(args.model, settings)
+    if detector is None:
         return 2
     thresholds = Thresholds(
         conf=settings.conf_threshold if args.conf is None else args.conf,
@@ -121,6 +147,45 @@ def _detect(args: argparse.Namespace, settings: Settings) -> int:
         failures += "error" in record
         print(json.dumps(record))
     return 1 if failures else 0
+
+
+def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from roadhazard.evaluation import DatasetError, Prediction, evaluate, format_table
+
+    detector = _load_detector(args.model, settings)
+    if detector is None:
+        return 2
+    # Ultralytics' validation settings: a very low threshold so the precision-recall curves
+    # behind mAP are complete; P/R/F1 apply --conf afterwards.
+    thresholds = Thresholds(conf=0.001, iou=0.7, max_det=300)
+
+    def predict(path: Path) -> list[Prediction]:
+        found = detector.detect_bytes(path.read_bytes(), thresholds, settings.max_image_pixels)
+        return [
+            Prediction(d.class_id, d.confidence, d.box.x1, d.box.y1, d.box.x2, d.box.y2)
+            for d in found.detections
+        ]
+
+    def progress(done: int, total: int) -> None:
+        if done == total or done % 20 == 0:
+            print(f"[eval] {done}/{total} images", file=sys.stderr)
+
+    class_names = [detector.class_name(i) for i in range(len(detector.card.class_names))]
+    try:
+        report = evaluate(
+            args.data,
+            predict,
+            class_names,
+            split=args.split,
+            dataset_class_names=args.names.split(",") if args.names else None,
+            conf_threshold=args.conf,
+            on_progress=progress,
+        )
+    except (DatasetError, ImageDecodeError, OSError) as exc:
+        print(f"roadhazard: cannot evaluate on {args.data}: {exc}", file=sys.stderr)
+        return 2
+    print(report.to_json() if args.json else format_table(report))
+    return 0
 
 
 def _detect_file(

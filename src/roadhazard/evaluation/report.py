@@ -1,0 +1,165 @@
+"""Evaluate a detector over a YOLO dataset and present the result as a table or JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from roadhazard.evaluation.dataset import read_yolo_dataset
+from roadhazard.evaluation.metrics import (
+    GroundTruth,
+    MetricsAccumulator,
+    MetricsSummary,
+    Prediction,
+)
+from roadhazard.taxonomy import load_taxonomy, normalize_name
+
+Predict = Callable[[Path], Sequence[Prediction]]
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class EvalReport:
+    dataset: Path
+    split: str
+    images: int
+    class_names: tuple[str, ...]
+    metrics: MetricsSummary
+    ap_method: str = "all-point interpolation, COCO-style greedy matching"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": str(self.dataset),
+            "split": self.split,
+            "images": self.images,
+            "conf_threshold": self.metrics.conf_threshold,
+            "ap_method": self.ap_method,
+            "overall": {
+                "precision": self.metrics.precision,
+                "recall": self.metrics.recall,
+                "f1": self.metrics.f1,
+                "map50": self.metrics.map50,
+                "map50_95": self.metrics.map50_95,
+            },
+            "classes": [
+                {
+                    "class_id": row.class_id,
+                    "name": self.class_names[row.class_id],
+                    "ground_truths": row.ground_truths,
+                    "predictions": row.predictions,
+                    "true_positives": row.true_positives,
+                    "precision": row.precision,
+                    "recall": row.recall,
+                    "f1": row.f1,
+                    "ap50": row.ap50,
+                    "ap50_95": row.ap50_95,
+                }
+                for row in self.metrics.per_class
+            ],
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+
+def _same_class(dataset_name: str, model_name: str) -> bool:
+    if normalize_name(dataset_name) == normalize_name(model_name):
+        return True
+    taxonomy = load_taxonomy()
+    dataset_hazard, model_hazard = taxonomy.match(dataset_name), taxonomy.match(model_name)
+    return dataset_hazard is not None and dataset_hazard is model_hazard
+
+
+def map_dataset_classes(
+    dataset_names: Sequence[str], model_names: Sequence[str]
+) -> tuple[dict[int, int], tuple[str, ...]]:
+    """Map dataset class ids onto model class ids by name or shared taxonomy code.
+
+    A dataset class the model does not know gets an id past the model's own, so its
+    boxes count as misses rather than vanishing from the report.
+    """
+    names = list(model_names)
+    mapping: dict[int, int] = {}
+    for dataset_id, dataset_name in enumerate(dataset_names):
+        match = next(
+            (i for i, name in enumerate(model_names) if _same_class(dataset_name, name)), None
+        )
+        if match is None:
+            names.append(dataset_name)
+            match = len(names) - 1
+        mapping[dataset_id] = match
+    return mapping, tuple(names)
+
+
+def evaluate(
+    dataset_dir: Path,
+    predict: Predict,
+    class_names: Sequence[str],
+    *,
+    split: str = "val",
+    dataset_class_names: Sequence[str] | None = None,
+    conf_threshold: float = 0.25,
+    on_progress: ProgressCallback | None = None,
+) -> EvalReport:
+    """Run ``predict`` on every image of the split and score it against the labels.
+
+    ``predict`` should return all detections above a low confidence (e.g. 0.001) so the
+    AP curves are complete; P/R/F1 use only those at or above ``conf_threshold``.
+    Dataset classes are matched to ``class_names`` by name or taxonomy code when the
+    dataset's names are known (``data.yaml`` or ``dataset_class_names``), else by id.
+    """
+    dataset = read_yolo_dataset(dataset_dir, split)
+    known_names = dataset_class_names or dataset.class_names
+    if known_names is not None:
+        id_map, all_names = map_dataset_classes(known_names, class_names)
+    else:
+        id_map, all_names = {}, tuple(class_names)
+    accumulator = MetricsAccumulator(conf_threshold=conf_threshold)
+    total = len(dataset.images)
+    for done, image in enumerate(dataset.images, start=1):
+        truths = [
+            GroundTruth(id_map.get(t.class_id, t.class_id), t.x1, t.y1, t.x2, t.y2)
+            for t in image.ground_truths
+        ]
+        accumulator.add(list(predict(image.path)), truths)
+        if on_progress is not None:
+            on_progress(done, total)
+    summary = accumulator.summary()
+    highest = max((row.class_id for row in summary.per_class), default=-1)
+    names = all_names + tuple(f"class_{i}" for i in range(len(all_names), highest + 1))
+    return EvalReport(dataset_dir, split, total, names, summary)
+
+
+def _cell(value: float | None) -> str:
+    return "    -" if value is None else f"{value:.3f}"
+
+
+def format_table(report: EvalReport) -> str:
+    header = (
+        f"{'class':<22}{'labels':>7}{'preds':>7}{'P':>7}{'R':>7}{'F1':>7}"
+        f"{'mAP50':>8}{'mAP50-95':>10}"
+    )
+    lines = [
+        f"{report.dataset} [{report.split}], {report.images} images, "
+        f"P/R/F1 at IoU 0.5 and conf >= {report.metrics.conf_threshold:g}",
+        header,
+        "-" * len(header),
+    ]
+    for row in report.metrics.per_class:
+        lines.append(
+            f"{report.class_names[row.class_id][:21]:<22}{row.ground_truths:>7}"
+            f"{row.predictions:>7}{_cell(row.precision):>7}{_cell(row.recall):>7}"
+            f"{_cell(row.f1):>7}{_cell(row.ap50):>8}{_cell(row.ap50_95):>10}"
+        )
+    m = report.metrics
+    labels = sum(r.ground_truths for r in m.per_class)
+    preds = sum(r.predictions for r in m.per_class)
+    lines.append("-" * len(header))
+    lines.append(
+        f"{'all':<22}{labels:>7}{preds:>7}{_cell(m.precision):>7}{_cell(m.recall):>7}"
+        f"{_cell(m.f1):>7}{_cell(m.map50):>8}{_cell(m.map50_95):>10}"
+    )
+    return "\n".join(lines)

@@ -31,6 +31,7 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check $(PY_SOURCES)
 	$(BIN)/ruff format --check $(PY_SOURCES)
 	$(BIN)/mypy --strict src
+	$(BIN)/mypy --strict bench/detect_throughput.py bench/throughput
 
 format: $(DEV_STAMP)
 	$(BIN)/ruff check --fix $(PY_SOURCES)

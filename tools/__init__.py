@@ -1,0 +1,1 @@
+"""Developer tooling for Roadhazard: synthetic data and model training (not shipped)."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -12,7 +11,6 @@ torch = pytest.importorskip("torch")
 from tools.train.export import export_onnx  # noqa: E402
 from tools.train.loss import assign, detection_loss  # noqa: E402
 from tools.train.model import Detector, ExportWrapper, make_anchors  # noqa: E402
-from tools.train.predict import decode_raw, nms  # noqa: E402
 
 NAMES = ("D00", "D10", "D20", "D40", "D50")
 TINY = (8, 8, 16, 16, 16)
@@ -72,16 +70,3 @@ def test_export_matches_torch_and_carries_metadata(tmp_path: Path) -> None:
     meta = ort.InferenceSession(str(path)).get_modelmeta().custom_metadata_map
     assert meta["names"] == "{0: 'D00', 1: 'D10', 2: 'D20', 3: 'D40', 4: 'D50'}"
     assert meta["imgsz"] == "[64, 64]"
-
-
-def test_decode_keeps_best_class_and_suppresses_overlaps() -> None:
-    output = np.zeros((9, 3), np.float32)
-    output[:4, 0] = [50, 50, 20, 20]
-    output[:4, 1] = [51, 50, 20, 20]  # overlaps the first: suppressed
-    output[:4, 2] = [150, 50, 20, 20]
-    output[4 + 3] = [0.9, 0.8, 0.1]
-    output[4 + 0, 2] = 0.6
-    rows = decode_raw(output, conf_threshold=0.25)
-    assert rows[:, 5].tolist() == [3, 0]
-    np.testing.assert_allclose(rows[0, :5], [40, 40, 60, 60, 0.9])
-    assert nms(np.array([[0, 0, 1, 1.0]]), np.array([1.0]), 0.5) == [0]

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from roadhazard.detection.layouts import Layout
+from roadhazard.detection.postprocess import Thresholds, decode
 from roadhazard.evaluation.metrics import GroundTruth, MetricsAccumulator, Prediction
 from tools.synth.dataset import write_dataset
 from tools.synth.scene import CLASS_NAMES
@@ -24,12 +26,13 @@ from tools.train.data import Augmenter, CachedImage, letterbox_cached, load_fold
 from tools.train.export import export_onnx
 from tools.train.loss import detection_loss
 from tools.train.model import Detector, ExportWrapper, make_anchors
-from tools.train.predict import decode_raw
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_REAL = REPO_ROOT.parent / "shared" / "datasets" / "potholes"
 POTHOLE_CLASS = CLASS_NAMES.index("D40")
 WIDTHS = (16, 24, 48, 96, 160)
+# Ultralytics' validation settings: a low threshold keeps the precision-recall curve complete.
+VALIDATION_THRESHOLDS = Thresholds(conf=0.001, iou=0.7, max_det=300)
 
 
 class EMA:
@@ -80,8 +83,14 @@ def validate(
         batch = torch.from_numpy(np.stack([c[0] for c in chunk])).permute(0, 3, 1, 2)
         outputs = wrapper(batch.to(device).float() / 255.0).cpu().numpy()
         for output, (_, boxes) in zip(outputs, chunk, strict=True):
-            rows = decode_raw(output, conf_threshold=0.001, iou_threshold=0.7)
-            predictions = [Prediction(int(r[5]), float(r[4]), *map(float, r[:4])) for r in rows]
+            # The service's own decoder, so validation scores what the service would detect.
+            found = decode(output[None], Layout.RAW, VALIDATION_THRESHOLDS)
+            predictions = [
+                Prediction(int(class_id), float(score), *map(float, box))
+                for box, score, class_id in zip(
+                    found.boxes, found.scores, found.class_ids, strict=True
+                )
+            ]
             truths = [GroundTruth(int(b[0]), *map(float, b[1:])) for b in boxes]
             accumulator.add(predictions, truths)
     summary = accumulator.summary()

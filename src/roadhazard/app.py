@@ -22,8 +22,15 @@ from roadhazard.health.router import router as health_router
 from roadhazard.health.service import ReadinessRegistry
 from roadhazard.health.version import resolve_version
 from roadhazard.logging import configure_logging
+from roadhazard.media.service import LocalImageStore
 from roadhazard.redis import open_redis, redis_readiness_check
+from roadhazard.reports.router import router as reports_router
+from roadhazard.reports.service import ReportsService
+from roadhazard.reports.store import ReportStore
 from roadhazard.request_context import RequestIdMiddleware
+from roadhazard.sessions.router import router as sessions_router
+from roadhazard.sessions.service import SessionService, TrackingDefaults
+from roadhazard.sessions.store import SessionStore
 from roadhazard.settings import Settings, load_settings
 from roadhazard.uploads import BodySizeLimitMiddleware
 
@@ -66,6 +73,7 @@ def create_app(settings: Settings, *, detector_loader: DetectorLoader | None = N
                 yield
             finally:
                 resources.readiness.mark_shutting_down()
+                await resources.reports.aclose()
                 await resources.detection.aclose()
             # Leaving the stack closes the Redis pool, then stops an embedded server.
         log.info("service_stopped")
@@ -81,6 +89,8 @@ def create_app(settings: Settings, *, detector_loader: DetectorLoader | None = N
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(detection_router)
+    app.include_router(reports_router)
+    app.include_router(sessions_router)
     app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_request_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app
@@ -130,8 +140,37 @@ async def _open_resources(settings: Settings, loader: DetectorLoader, redis: Red
         required=True,
     )
     version = await resolve_version(settings.build_sha)
+    images = LocalImageStore(settings.data_dir / "images")
+    reports = ReportsService(
+        store=ReportStore(redis),
+        images=images,
+        dedupe_radius_m=settings.dedupe_radius_m,
+        retention_days=settings.report_retention_days,
+        max_image_pixels=settings.max_image_pixels,
+    )
+    sessions = SessionService(
+        store=SessionStore(
+            redis, ttl_s=settings.session_idle_ttl_s, retry_ttl_s=settings.session_retry_ttl_s
+        ),
+        detection=detection,
+        reports=reports,
+        defaults=TrackingDefaults(
+            idle_ttl_s=settings.session_idle_ttl_s,
+            track_window_s=settings.track_window_s,
+            track_radius_m=settings.track_radius_m,
+        ),
+    )
     detection.start()
-    return Resources(detection=detection, readiness=readiness, redis=redis, version=version)
+    reports.start()
+    return Resources(
+        detection=detection,
+        readiness=readiness,
+        redis=redis,
+        version=version,
+        reports=reports,
+        images=images,
+        sessions=sessions,
+    )
 
 
 def create_app_from_env() -> FastAPI:

@@ -10,6 +10,9 @@ from redis.asyncio import Redis
 
 from roadhazard.detection.service import DetectionService
 from roadhazard.health.service import ReadinessRegistry
+from roadhazard.media.service import ImageStore
+from roadhazard.reports.service import ReportsService
+from roadhazard.sessions.service import SessionService
 from roadhazard.settings import Settings
 
 
@@ -21,6 +24,9 @@ class Resources:
     readiness: ReadinessRegistry
     redis: Redis
     version: str
+    reports: ReportsService
+    images: ImageStore
+    sessions: SessionService
 
 
 def get_settings(request: Request) -> Settings:
@@ -51,8 +57,27 @@ def get_version(resources: Annotated[Resources, Depends(get_resources)]) -> str:
     return resources.version
 
 
+def get_reports_service(
+    resources: Annotated[Resources, Depends(get_resources)],
+) -> ReportsService:
+    return resources.reports
+
+
+def get_image_store(resources: Annotated[Resources, Depends(get_resources)]) -> ImageStore:
+    return resources.images
+
+
+def get_session_service(
+    resources: Annotated[Resources, Depends(get_resources)],
+) -> SessionService:
+    return resources.sessions
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DetectionServiceDep = Annotated[DetectionService, Depends(get_detection_service)]
 ReadinessDep = Annotated[ReadinessRegistry, Depends(get_readiness)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
 VersionDep = Annotated[str, Depends(get_version)]
+ReportsServiceDep = Annotated[ReportsService, Depends(get_reports_service)]
+ImageStoreDep = Annotated[ImageStore, Depends(get_image_store)]
+SessionServiceDep = Annotated[SessionService, Depends(get_session_service)]

@@ -72,6 +72,16 @@ class Settings(BaseSettings):
     api_keys: SecretStr | None = None
     public_reads: bool = True
 
+    # sessions
+    session_idle_ttl_s: int = Field(default=3600, ge=1, le=30 * 24 * 3600)
+    session_retry_ttl_s: int = Field(default=300, ge=1, le=24 * 3600)
+    track_window_s: float = Field(default=5.0, gt=0, le=600)
+    track_radius_m: float = Field(default=10.0, gt=0, le=500)
+
+    # reports
+    dedupe_radius_m: float = Field(default=25.0, ge=0, le=1000)
+    report_retention_days: int = Field(default=365, ge=0, le=36500)
+
     @field_validator("model_path")
     @classmethod
     def _check_model_file(cls, value: Path) -> Path:

@@ -93,3 +93,45 @@ def test_malformed_keys_are_refused_without_echoing_them(config: str) -> None:
         AccessPolicy.from_config(config, public_reads=True)
 
     assert config.partition(":")[2] not in str(caught.value) or not config.partition(":")[2]
+
+
+async def test_sessions_and_reports_follow_the_roles(raw_model: Path) -> None:
+    settings = make_settings(model_path=raw_model, api_keys=KEYS)
+    reporter = {"X-API-Key": REPORTER_KEY}
+    admin = {"X-API-Key": ADMIN_KEY}
+    pothole = {"service_code": "D40", "lat": 52.37, "lon": 4.89}
+    async with running_app(settings) as (client, _):
+        anonymous_session = await client.post(
+            "/v1/sessions", json={"source": "dashcam", "device": "cam"}
+        )
+        session = await client.post(
+            "/v1/sessions", json={"source": "dashcam", "device": "cam"}, headers=reporter
+        )
+        session_id = session.json()["id"]
+        frame = await client.post(
+            f"/v1/sessions/{session_id}/frames", files=IMAGE, headers=reporter
+        )
+        stats = await client.get(f"/v1/sessions/{session_id}")
+        anonymous_report = await client.post("/v1/reports", json=pothole)
+        report = await client.post("/v1/reports", json=pothole, headers=reporter)
+        report_id = report.json()["service_request_id"]
+        listing = await client.get("/v1/reports")
+        reporter_confirm = await client.post(f"/v1/reports/{report_id}/confirm", headers=reporter)
+        reporter_patch = await client.patch(
+            f"/v1/reports/{report_id}", json={"description": "x"}, headers=reporter
+        )
+        reporter_delete = await client.delete(f"/v1/reports/{report_id}", headers=reporter)
+        admin_confirm = await client.post(f"/v1/reports/{report_id}/confirm", headers=admin)
+        admin_delete = await client.delete(f"/v1/reports/{report_id}", headers=admin)
+
+    assert anonymous_session.status_code == 401
+    assert session.status_code == 201
+    assert frame.status_code == 200
+    assert stats.status_code == 200
+    assert anonymous_report.status_code == 401
+    assert report.status_code == 201
+    assert listing.status_code == 200
+    assert [reporter_confirm.status_code, reporter_patch.status_code] == [403, 403]
+    assert reporter_delete.status_code == 403
+    assert admin_confirm.json()["state"] == "confirmed"
+    assert admin_delete.status_code == 204

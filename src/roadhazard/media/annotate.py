@@ -7,8 +7,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from io import BytesIO
 
+import structlog
 from PIL import Image, ImageDraw, ImageFont
+
+log = structlog.get_logger(__name__)
+
+FONT_RESOURCE = "fonts/DejaVuSans.ttf"
+
+LabelFont = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 # Distinct, colour-blind-friendly hues (Okabe-Ito), cycled by class id.
 _PALETTE = (
@@ -39,7 +49,7 @@ def draw_annotations(image: Image.Image, annotations: Sequence[Annotation]) -> I
     draw = ImageDraw.Draw(canvas)
     scale = max(canvas.size) / 640
     width = max(2, round(2 * scale))
-    font = ImageFont.load_default(size=max(12, round(14 * scale)))
+    font = label_font(max(12, round(14 * scale)))
     for item in annotations:
         colour = _PALETTE[item.class_id % len(_PALETTE)]
         draw.rectangle((item.x1, item.y1, item.x2, item.y2), outline=colour, width=width)
@@ -53,3 +63,22 @@ def draw_annotations(image: Image.Image, annotations: Sequence[Annotation]) -> I
         )
         draw.text((item.x1 + width, label_top + width - top), text, fill=(0, 0, 0), font=font)
     return canvas
+
+
+@cache
+def _font_bytes(resource: str) -> bytes | None:
+    try:
+        return resources.files("roadhazard").joinpath(resource).read_bytes()
+    except OSError as exc:
+        log.warning("label_font_missing", font=resource, error=type(exc).__name__)
+        return None
+
+
+@cache
+def label_font(size: int, resource: str = FONT_RESOURCE) -> LabelFont:
+    """The shipped DejaVu Sans at `size`, so labels look the same on every host; Pillow's
+    built-in font, with a warning logged once, when the packaged file is missing."""
+    data = _font_bytes(resource)
+    if data is None:
+        return ImageFont.load_default(size=size)
+    return ImageFont.truetype(BytesIO(data), size=size)

@@ -64,10 +64,38 @@ def session_idempotency(session_id: str, client_key: str) -> str:
     return f"{PREFIX}{{session:{_checked('session id', session_id)}}}:idem:{_digest(client_key)}"
 
 
+def session_track_geo(session_id: str, class_key: str) -> str:
+    """Geo set: the session's tracks of one class (a `class_token`), at their mean position."""
+    tag = _checked("session id", session_id)
+    return f"{PREFIX}{{session:{tag}}}:geo:{_checked('class key', class_key)}"
+
+
+def session_track_recent(session_id: str, class_key: str) -> str:
+    """Sorted set: the session's tracks of one class, scored by last sighting (capture time)."""
+    tag = _checked("session id", session_id)
+    return f"{PREFIX}{{session:{tag}}}:recent:{_checked('class key', class_key)}"
+
+
+def session_classes(session_id: str) -> str:
+    """Set: the class keys the session has tracks of, so every per-class key gets its TTL."""
+    return f"{PREFIX}{{session:{_checked('session id', session_id)}}}:classes"
+
+
+def session_reported(session_id: str) -> str:
+    """Set: the session's tracks whose report is known to be written."""
+    return f"{PREFIX}{{session:{_checked('session id', session_id)}}}:reported"
+
+
+def session_frame_claims(session_id: str, frame_id: str) -> str:
+    """Set: the tracks one frame's detections matched; one track takes one detection a frame."""
+    tag = _checked("session id", session_id)
+    return f"{PREFIX}{{session:{tag}}}:frame:{_checked('frame id', frame_id)}"
+
+
 # Reports
 
 REPORTS_BY_TIME = f"{PREFIX}{{reports}}:by_time"
-"""Sorted set: report id, scored by creation time (Unix seconds, UTC)."""
+"""Sorted set: report id, scored by creation time (Unix milliseconds, UTC)."""
 
 REPORT_STATS = f"{PREFIX}{{reports}}:stats"
 """Hash: counters by class and by state."""
@@ -86,3 +114,41 @@ def reports_geo(class_name: str) -> str:
 def report_idempotency(client_key: str) -> str:
     """String: the report id created by a request with this Idempotency-Key."""
     return f"{PREFIX}{{reports}}:idem:{_digest(client_key)}"
+
+
+# The report scripts (roadhazard/reports/scripts.py) build the per-value index names below from this
+# prefix, because which indexes a report belongs to is only known inside the script; the
+# builders here spell the same names, and tests/reports/test_store.py checks that they agree.
+REPORTS_PREFIX = f"{PREFIX}{{reports}}:"
+
+REPORTS_GEO_ALL = f"{PREFIX}{{reports}}:geo_all"
+"""Geo set: every report with a location, whatever its state, for the list's area filters."""
+
+_SAFE_TOKEN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def class_token(class_name: str) -> str:
+    """The key-safe form of a hazard class: a code as is, any other model name as a digest."""
+    if _SAFE_TOKEN.fullmatch(class_name):
+        return class_name
+    return "x-" + _digest(class_name)[:24]
+
+
+def reports_by_state(state: str) -> str:
+    """Sorted set: the reports in one state, scored like `REPORTS_BY_TIME`."""
+    return f"{REPORTS_PREFIX}state:{_checked('state', state)}"
+
+
+def reports_by_status(status: str) -> str:
+    """Sorted set: the open (or closed) reports, scored like `REPORTS_BY_TIME`."""
+    return f"{REPORTS_PREFIX}status:{_checked('status', status)}"
+
+
+def reports_by_class(class_name: str) -> str:
+    """Sorted set: the reports of one hazard class, scored like `REPORTS_BY_TIME`."""
+    return f"{REPORTS_PREFIX}class:{_checked('class name', class_name)}"
+
+
+def reports_by_session(session_id: str) -> str:
+    """Sorted set: the reports a driving session created, scored like `REPORTS_BY_TIME`."""
+    return f"{REPORTS_PREFIX}session:{_checked('session id', session_id)}"

@@ -1,0 +1,1 @@
+"""Hazard reports: storage and indexes, the state machine, de-duplication and stats."""

@@ -1,0 +1,321 @@
+"""/v1/reports: manual reports, the list and its filters, edits, state actions, stats, images.
+
+Three routers, one per kind of caller, each guarded by its role: `read_router` (GET; public
+unless ROADHAZARD_PUBLIC_READS is off), `write_router` (reporters file reports) and
+`admin_router` (edits, state changes and deletion).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException
+
+from roadhazard.access.dependencies import require
+from roadhazard.access.service import Role
+from roadhazard.deps import ReportsServiceDep, SettingsDep
+from roadhazard.errors import BadRequest, Unprocessable, public_validation_errors
+from roadhazard.reports.listing import BoundingBox, ReportQuery
+from roadhazard.reports.models import GeoPoint, ManualReport, ReportChanges
+from roadhazard.reports.schemas import (
+    LIST_LIMIT_MAX,
+    ManualReportIn,
+    ReportListOut,
+    ReportOut,
+    ReportPatchIn,
+    ReportStatsOut,
+)
+from roadhazard.reports.states import Action, ReportState, ReportStatus
+from roadhazard.schemas import problem_responses
+from roadhazard.settings import Settings
+from roadhazard.taxonomy import load_taxonomy
+from roadhazard.taxonomy.schemas import HazardType, Severity
+from roadhazard.uploads import read_image_upload
+
+read_router = APIRouter(
+    prefix="/v1/reports",
+    tags=["reports"],
+    dependencies=[Depends(require(Role.READER))],
+    responses=problem_responses(401),
+)
+write_router = APIRouter(
+    prefix="/v1/reports",
+    tags=["reports"],
+    dependencies=[Depends(require(Role.REPORTER))],
+    responses=problem_responses(401, 403),
+)
+# Changing what a report says, its state, or deleting it is the maintenance team's call.
+admin_router = APIRouter(
+    prefix="/v1/reports",
+    tags=["reports"],
+    dependencies=[Depends(require(Role.ADMIN))],
+    responses=problem_responses(401, 403),
+)
+
+IMAGE_FIELD = "image"
+
+
+def _float_list(raw: str, size: int, name: str) -> list[float]:
+    try:
+        values = [float(part) for part in raw.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != size:
+        raise Unprocessable(f"`{name}` must be {size} comma-separated numbers.")
+    return values
+
+
+def _area(near: str | None, radius_m: float | None, bbox: str | None) -> dict[str, Any]:
+    area: dict[str, Any] = {}
+    if near is not None:
+        lat, lon = _float_list(near, 2, "near")
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180) or radius_m is None:
+            raise Unprocessable("`near` needs a valid lat,lon and `radius_m`.")
+        area.update(near=GeoPoint(lat, lon), radius_m=radius_m)
+    if bbox is not None:
+        box = BoundingBox(*_float_list(bbox, 4, "bbox"))
+        if not (
+            -180 <= box.min_lon <= box.max_lon <= 180 and -90 <= box.min_lat <= box.max_lat <= 90
+        ):
+            raise Unprocessable("`bbox` must be min_lon,min_lat,max_lon,max_lat within range.")
+        area.update(bbox=box)
+    return area
+
+
+@read_router.get("", response_model=ReportListOut, responses=problem_responses(400, 422))
+async def list_reports(
+    service: ReportsServiceDep,
+    status: ReportStatus | None = None,
+    state: ReportState | None = None,
+    service_code: Annotated[str | None, Query(max_length=64)] = None,
+    severity: Severity | None = None,
+    min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
+    session_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.-]{1,128}$")] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    near: Annotated[str | None, Query(description="lat,lon")] = None,
+    radius_m: Annotated[float | None, Query(gt=0, le=100_000)] = None,
+    bbox: Annotated[str | None, Query(description="min_lon,min_lat,max_lon,max_lat")] = None,
+    sort: Annotated[str, Query(pattern="^(newest|oldest)$")] = "newest",
+    cursor: Annotated[str | None, Query(max_length=400)] = None,
+    limit: Annotated[int, Query(ge=1, le=LIST_LIMIT_MAX)] = 50,
+) -> ReportListOut:
+    """Reports, newest first by default; `next_cursor` continues the list."""
+    for moment in (since, until):
+        if moment is not None and moment.tzinfo is None:
+            raise Unprocessable("`since` and `until` need a timezone, e.g. 2025-01-31T12:00:00Z.")
+    query = ReportQuery(
+        status=status,
+        state=state,
+        code=service_code,
+        severity=severity,
+        min_confidence=min_confidence,
+        session_id=session_id,
+        since=since,
+        until=until,
+        order="newest" if sort == "newest" else "oldest",
+        cursor=cursor,
+        limit=limit,
+        **_area(near, radius_m, bbox),
+    )
+    page = await service.list(query)
+    return ReportListOut(
+        reports=[ReportOut.from_report(r) for r in page.reports], next_cursor=page.next_cursor
+    )
+
+
+# Declared before /{report_id}, which would otherwise take "stats" for an id.
+@read_router.get("/stats", response_model=ReportStatsOut)
+async def report_stats(service: ReportsServiceDep) -> ReportStatsOut:
+    """Counts by status, state, class and severity, the last 24 h, and the mean confidence."""
+    stats = await service.stats()
+    return ReportStatsOut(
+        total=stats.total,
+        by_status=stats.by_status,
+        by_state=stats.by_state,
+        by_class=stats.by_class,
+        by_severity=stats.by_severity,
+        last_24h=stats.last_24h,
+        mean_confidence=stats.mean_confidence,
+    )
+
+
+@read_router.get("/{report_id}", response_model=ReportOut, responses=problem_responses(404))
+async def get_report(report_id: str, service: ReportsServiceDep) -> ReportOut:
+    return ReportOut.from_report(await service.get(report_id))
+
+
+_IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/jpeg": {}, "image/png": {}}, "description": "The image."},
+    **problem_responses(404),
+}
+
+
+@read_router.get("/{report_id}/image", response_class=Response, responses=_IMAGE_RESPONSES)
+async def get_image(report_id: str, service: ReportsServiceDep) -> Response:
+    """The frame the report was made from, as uploaded."""
+    image = await service.image(report_id, "original")
+    return Response(image.data, media_type=image.content_type)
+
+
+@read_router.get(
+    "/{report_id}/image/annotated", response_class=Response, responses=_IMAGE_RESPONSES
+)
+async def get_annotated_image(report_id: str, service: ReportsServiceDep) -> Response:
+    """The frame with the hazard's box and label drawn (JPEG)."""
+    image = await service.image(report_id, "annotated")
+    return Response(image.data, media_type=image.content_type)
+
+
+async def _manual_input(
+    request: Request, settings: Settings
+) -> tuple[bytes | None, dict[str, Any]]:
+    """The optional image and the other fields, from JSON or multipart."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        try:
+            # Starlette keeps the parsed form, so read_image_upload reuses this parse.
+            form = await request.form(max_files=2, max_fields=100)
+        except MultiPartException as exc:
+            raise BadRequest(f"Malformed multipart body: {exc.message}") from None
+        if IMAGE_FIELD not in form and not any(isinstance(v, UploadFile) for v in form.values()):
+            fields: dict[str, Any] = {}
+            for name, value in form.multi_items():
+                fields.setdefault(name, []).append(value)
+            await form.close()
+            return None, {k: v[0] if len(v) == 1 else v for k, v in fields.items()}
+    elif content_type == "application/json" or content_type.endswith("+json"):
+        try:
+            body = json.loads(await request.body() or b"null")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise BadRequest("The body is not valid JSON.") from None
+        if not isinstance(body, dict):
+            raise BadRequest("The JSON body must be an object.")
+        if body.get(IMAGE_FIELD) is None:
+            body.pop(IMAGE_FIELD, None)
+            return None, body
+    upload = await read_image_upload(
+        request,
+        field_name=IMAGE_FIELD,
+        many=False,
+        max_images=1,
+        max_image_bytes=settings.max_image_bytes,
+    )
+    return upload.single(), upload.fields
+
+
+def _manual_report(image: bytes | None, fields: dict[str, Any]) -> ManualReport:
+    try:
+        data = ManualReportIn.model_validate(fields)
+    except ValidationError as exc:
+        raise Unprocessable(
+            "The report is invalid.",
+            errors=public_validation_errors(
+                {**e, "loc": ("body", *e["loc"])} for e in exc.errors()
+            ),
+        ) from None
+    taxonomy = load_taxonomy()
+    hazard = taxonomy.match(data.service_code)
+    if hazard is None:
+        known = ", ".join(h.code for h in taxonomy.hazards)
+        raise Unprocessable(f"Unknown service_code {data.service_code!r}; use one of {known}.")
+    hazard_type = HazardType(model_name=hazard.code, hazard=hazard)
+    location = (
+        GeoPoint(data.lat, data.lon, data.accuracy_m)
+        if data.lat is not None and data.lon is not None
+        else None
+    )
+    return ManualReport(
+        hazard=hazard_type,
+        location=location,
+        description=data.description,
+        tags=tuple(data.tags),
+        severity=data.severity,
+        image=image,
+    )
+
+
+@write_router.post(
+    "",
+    status_code=201,
+    response_model=ReportOut,
+    responses=problem_responses(400, 409, 413, 415, 422),
+)
+async def create_report(
+    request: Request,
+    service: ReportsServiceDep,
+    settings: SettingsDep,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
+    ] = None,
+) -> Response:
+    """A manual report: JSON (image as base64, optional) or multipart with an `image` file.
+
+    With `Idempotency-Key`, a retry of the same request gets the same answer; the same key
+    with another payload is refused (422), and one still in progress answers 409.
+    """
+    image, fields = await _manual_input(request, settings)
+    draft = _manual_report(image, fields)
+    status, body = await service.create_manual(
+        draft,
+        idempotency_key=idempotency_key,
+        render=lambda report: ReportOut.from_report(report).model_dump_json(),
+    )
+    report_id = json.loads(body)["service_request_id"]
+    return Response(
+        body,
+        status_code=status,
+        media_type="application/json",
+        headers={"Location": f"/v1/reports/{report_id}"},
+    )
+
+
+@admin_router.patch("/{report_id}", response_model=ReportOut, responses=problem_responses(404, 422))
+async def patch_report(
+    report_id: str, patch: ReportPatchIn, service: ReportsServiceDep
+) -> ReportOut:
+    """Edits description, tags or severity; the state changes only through the actions."""
+    changes = ReportChanges(
+        fields_set=frozenset(patch.model_fields_set),
+        description=patch.description,
+        tags=tuple(patch.tags or ()),
+        severity=patch.severity,
+    )
+    return ReportOut.from_report(await service.update(report_id, changes))
+
+
+def _action_route(action: Action) -> None:
+    async def act(report_id: str, service: ReportsServiceDep) -> ReportOut:
+        return ReportOut.from_report(await service.act(report_id, action))
+
+    act.__name__ = f"{action.value}_report"
+    act.__doc__ = f"Moves the report to '{action.value}'; 409 when its state does not allow it."
+    admin_router.add_api_route(
+        f"/{{report_id}}/{action.value}",
+        act,
+        methods=["POST"],
+        response_model=ReportOut,
+        responses=problem_responses(404, 409),
+    )
+
+
+for _action in Action:
+    _action_route(_action)
+
+
+@admin_router.delete("/{report_id}", status_code=204, responses=problem_responses(404))
+async def delete_report(report_id: str, service: ReportsServiceDep) -> Response:
+    """Deletes the report from every index, and its images."""
+    await service.delete(report_id)
+    return Response(status_code=204)
+
+
+router = APIRouter()
+router.include_router(read_router)
+router.include_router(write_router)
+router.include_router(admin_router)

@@ -1,0 +1,176 @@
+"""The reports API's shapes. Field names follow Open311 GeoReport v2 where it has one."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from roadhazard.reports.models import Report
+from roadhazard.reports.states import ReportState, ReportStatus
+from roadhazard.taxonomy.schemas import Severity
+
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+MAX_TAGS = 20
+MAX_DESCRIPTION = 2000
+LIST_LIMIT_MAX = 200
+
+
+def image_url(report_id: str, kind: str) -> str:
+    suffix = "" if kind == "original" else f"/{kind}"
+    return f"/v1/reports/{report_id}/image{suffix}"
+
+
+class BoxOut(BaseModel):
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+
+class DetectionOut(BaseModel):
+    class_name: str = Field(description="The model's own class name.")
+    confidence: float
+    box: BoxOut = Field(description="In original image pixels.")
+
+
+class ImageRef(BaseModel):
+    url: str
+    content_type: str
+
+
+class ImagesOut(BaseModel):
+    original: ImageRef | None = None
+    annotated: ImageRef | None = None
+
+
+class TransitionOut(BaseModel):
+    state: ReportState
+    at: datetime
+
+
+class ReportOut(BaseModel):
+    service_request_id: str = Field(description="The report id (a ULID).")
+    service_code: str = Field(description="Hazard class code, e.g. D40, or the model's name.")
+    service_name: str
+    status: ReportStatus
+    state: ReportState
+    lat: float | None
+    long: float | None
+    address: str | None = None
+    media_url: str | None
+    requested_datetime: datetime
+    updated_datetime: datetime
+    description: str | None
+    tags: list[str]
+    severity: Severity | None
+    detection: DetectionOut | None
+    session_id: str | None
+    images: ImagesOut
+    duplicate_of: str | None
+    duplicates: list[str]
+    confirmations: int = Field(description="Later reports de-duplicated into this one.")
+    last_seen: datetime
+    history: list[TransitionOut]
+
+    @classmethod
+    def from_report(cls, report: Report) -> ReportOut:
+        detection = None
+        if report.class_name is not None and report.confidence is not None and report.box:
+            box = report.box
+            detection = DetectionOut(
+                class_name=report.class_name,
+                confidence=report.confidence,
+                box=BoxOut(x1=box.x1, y1=box.y1, x2=box.x2, y2=box.y2),
+            )
+        refs = {
+            kind: ImageRef(url=image_url(report.id, kind), content_type=content_type)
+            for kind, content_type in report.image_types.items()
+        }
+        media = refs.get("original") or refs.get("annotated")
+        location = report.location
+        return cls(
+            service_request_id=report.id,
+            service_code=report.code,
+            service_name=report.service_name,
+            status=report.status,
+            state=report.state,
+            lat=location.lat if location else None,
+            long=location.lon if location else None,
+            media_url=media.url if media else None,
+            requested_datetime=report.requested,
+            updated_datetime=report.updated,
+            description=report.description,
+            tags=list(report.tags),
+            severity=report.severity,
+            detection=detection,
+            session_id=report.session_id,
+            images=ImagesOut(original=refs.get("original"), annotated=refs.get("annotated")),
+            duplicate_of=report.duplicate_of,
+            duplicates=list(report.duplicates),
+            confirmations=report.confirmations,
+            last_seen=report.last_seen,
+            history=[TransitionOut(state=t.state, at=t.at) for t in report.history],
+        )
+
+
+class ReportListOut(BaseModel):
+    reports: list[ReportOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: end.")
+
+
+class ReportStatsOut(BaseModel):
+    total: int
+    by_status: dict[str, int]
+    by_state: dict[str, int]
+    by_class: dict[str, int]
+    by_severity: dict[str, int]
+    last_24h: int
+    mean_confidence: float | None
+
+
+def _split_tags(value: Any) -> Any:
+    # A form sends tags as one comma-separated field (or a repeated field).
+    if isinstance(value, str):
+        return [part for part in value.split(",") if part.strip()]
+    return value
+
+
+class ManualReportIn(BaseModel):
+    """A report filed by hand, as JSON fields or form fields beside an optional `image`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    service_code: str = Field(min_length=1, max_length=64, description="e.g. D40 or 'pothole'")
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    accuracy_m: float | None = Field(default=None, ge=0, le=100_000)
+    description: str | None = Field(default=None, max_length=MAX_DESCRIPTION)
+    tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
+    severity: Severity | None = None
+
+    _tags = field_validator("tags", mode="before")(_split_tags)
+
+    @model_validator(mode="after")
+    def _both_coordinates(self) -> ManualReportIn:
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("give both lat and lon, or neither")
+        return self
+
+
+class ReportPatchIn(BaseModel):
+    """Editable fields; the state changes only through the action endpoints."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = Field(default=None, max_length=MAX_DESCRIPTION)
+    tags: list[Tag] | None = Field(default=None, max_length=MAX_TAGS)
+    severity: Severity | None = None

@@ -1,0 +1,430 @@
+"""The reports domain's API: what sessions, the router and the lifespan call.
+
+`new_report_id`, `GeoPoint`, `Sighting`, `ReportOutcome`, `create_from_sighting` and
+`record_sighting` are the contract of docs/design/sessions-and-reports.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import structlog
+
+from roadhazard.detection.engine import Box
+from roadhazard.errors import Conflict, NotFound, Unprocessable
+from roadhazard.media.annotate import Annotation
+from roadhazard.media.service import (
+    IMAGE_KINDS,
+    ImageKind,
+    ImageStore,
+    StoredImage,
+    image_key,
+    inspect_image,
+    render_annotated,
+    sniff_content_type,
+)
+from roadhazard.redis import keys
+from roadhazard.reports.ids import is_report_id, new_report_id
+from roadhazard.reports.listing import ReportPage, ReportQuery, list_reports
+from roadhazard.reports.models import (
+    GeoPoint,
+    ManualReport,
+    Report,
+    ReportChanges,
+    ReportOutcome,
+    ReportStats,
+    Sighting,
+    box_json,
+    epoch_ms,
+    iso,
+    micros,
+)
+from roadhazard.reports.states import (
+    ACTION_TARGET,
+    Action,
+    ReportState,
+    ReportStatus,
+    sources_of,
+)
+from roadhazard.reports.store import ReportStore
+from roadhazard.taxonomy.schemas import HazardType
+
+__all__ = [
+    "GeoPoint",
+    "ManualReport",
+    "ReportChanges",
+    "ReportOutcome",
+    "ReportStats",
+    "ReportsService",
+    "Sighting",
+    "new_report_id",
+]
+
+log = structlog.get_logger(__name__)
+
+Clock = Callable[[], datetime]
+
+# How long a request may hold an Idempotency-Key before a retry may take the work over.
+IDEMPOTENCY_LEASE_MS = 30_000
+PURGE_BATCH = 200
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class ReportsService:
+    store: ReportStore
+    images: ImageStore
+    dedupe_radius_m: float = 25.0
+    retention_days: int = 365
+    max_image_pixels: int = 50_000_000
+    clock: Clock = utc_now
+    purge_interval_s: float = 3600.0
+    _retention_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
+
+    # Sessions' contract
+
+    async def create_from_sighting(self, sighting: Sighting) -> ReportOutcome:
+        report_id = _checked_id(sighting.report_id)
+        existing = await self.store.get(report_id)
+        if existing is not None:
+            return ReportOutcome(report_id, False, existing.duplicate_of)
+        now = self.clock()
+        hazard = sighting.hazard
+        image_types = await self._put_images(
+            report_id,
+            sighting.image,
+            _code(hazard),
+            hazard.label,
+            sighting.confidence,
+            sighting.box,
+        )
+        report = Report(
+            id=report_id,
+            code=_code(hazard),
+            token=keys.class_token(_code(hazard)),
+            service_name=hazard.label,
+            state=ReportState.NEW,
+            severity=hazard.severity,
+            class_name=hazard.model_name,
+            confidence=sighting.confidence,
+            box=sighting.box,
+            location=sighting.location,
+            session_id=sighting.session_id,
+            description=sighting.description,
+            tags=sighting.tags,
+            duplicate_of=None,
+            duplicates=(),
+            confirmations=0,
+            created_ms=epoch_ms(now),
+            requested=now,
+            updated=now,
+            last_seen=sighting.seen_at,
+            history=(),
+            image_types=image_types,
+        )
+        created, duplicate_of = await self.store.create(
+            report, dedupe_radius_m=self.dedupe_radius_m, now_iso=iso(now)
+        )
+        return ReportOutcome(report_id, created, duplicate_of)
+
+    async def record_sighting(
+        self,
+        report_id: str,
+        *,
+        confidence: float,
+        box: Box,
+        image: bytes | None,
+        seen_at: datetime,
+    ) -> None:
+        report = await self.store.get(_checked_id(report_id))
+        if report is None:
+            log.info("sighting_for_missing_report", report_id=report_id)
+            return
+        # The best frame only ever improves. Two improving frames racing each other can still
+        # finish in either order; that window is the width of one image write.
+        if report.confidence is not None and confidence <= report.confidence:
+            return
+        image_types = await self._put_images(
+            report_id, image, report.code, report.service_name, confidence, box
+        )
+        fields = {
+            "confidence": repr(float(confidence)),
+            "conf_micros": micros(confidence),
+            "box": box_json(box),
+            "last_seen": iso(seen_at),
+            "last_seen_ms": str(epoch_ms(seen_at)),
+            **{f"image_{kind}": content for kind, content in image_types.items()},
+        }
+        await self.store.update(report_id, fields, iso(self.clock()))
+
+    # The HTTP API
+
+    async def create_manual(
+        self,
+        draft: ManualReport,
+        *,
+        idempotency_key: str | None,
+        render: Callable[[Report], str],
+    ) -> tuple[int, str]:
+        """Files a manual report; returns the HTTP status and body to answer with.
+
+        With an Idempotency-Key, the first request claims the key with a lease and the id its
+        report will get; a retry with the same payload gets the stored answer, or takes the
+        work over with that same id once the lease has lapsed (the first process crashed), so
+        a retry never files a second report.
+        """
+        if idempotency_key is None:
+            return 201, render(await self._file_manual(draft, new_report_id()))
+        token = secrets.token_hex(16)
+        claim = await self.store.claim(
+            idempotency_key,
+            fingerprint=draft.fingerprint(),
+            token=token,
+            report_id=new_report_id(),
+            now_ms=epoch_ms(self.clock()),
+            lease_ms=IDEMPOTENCY_LEASE_MS,
+        )
+        if claim.outcome == "mismatch":
+            raise Unprocessable("This Idempotency-Key was already used with another request.")
+        if claim.outcome == "busy":
+            raise Conflict("A request with this Idempotency-Key is still in progress.")
+        if claim.outcome == "done":
+            assert claim.status is not None
+            assert claim.body is not None
+            return claim.status, claim.body
+        assert claim.report_id is not None
+        try:
+            body = render(await self._file_manual(draft, claim.report_id))
+        except Exception:
+            log.warning("idempotent_create_failed", exc_info=True)
+            await self.store.release(idempotency_key, token=token)
+            raise
+        await self.store.finish(idempotency_key, token=token, status=201, body=body)
+        return 201, body
+
+    async def _file_manual(self, draft: ManualReport, report_id: str) -> Report:
+        existing = await self.store.get(report_id)
+        if existing is not None:
+            return existing
+        image_types: dict[str, str] = {}
+        if draft.image is not None:
+            info = await inspect_image(draft.image, self.max_image_pixels)
+            await self.images.put(image_key(report_id, "original"), draft.image, info.content_type)
+            image_types["original"] = info.content_type
+        now = self.clock()
+        hazard = draft.hazard
+        report = Report(
+            id=report_id,
+            code=_code(hazard),
+            token=keys.class_token(_code(hazard)),
+            service_name=hazard.label,
+            state=ReportState.NEW,
+            severity=draft.severity or hazard.severity,
+            class_name=None,
+            confidence=None,
+            box=None,
+            location=draft.location,
+            session_id=None,
+            description=draft.description,
+            tags=draft.tags,
+            duplicate_of=None,
+            duplicates=(),
+            confirmations=0,
+            created_ms=epoch_ms(now),
+            requested=now,
+            updated=now,
+            last_seen=now,
+            history=(),
+            image_types=image_types,
+        )
+        await self.store.create(report, dedupe_radius_m=self.dedupe_radius_m, now_iso=iso(now))
+        return await self.get(report_id)
+
+    async def get(self, report_id: str) -> Report:
+        report = await self.store.get(report_id) if is_report_id(report_id) else None
+        if report is None:
+            raise NotFound(f"There is no report {report_id}.")
+        return report
+
+    async def list(self, query: ReportQuery) -> ReportPage:
+        return await list_reports(self.store, query)
+
+    async def update(self, report_id: str, changes: ReportChanges) -> Report:
+        fields: dict[str, str] = {}
+        if "description" in changes.fields_set:
+            fields["description"] = changes.description or ""
+        if "tags" in changes.fields_set:
+            fields["tags"] = json.dumps(list(changes.tags))
+        if "severity" in changes.fields_set:
+            fields["severity"] = changes.severity.value if changes.severity else ""
+        await self.get(report_id)
+        if fields and not await self.store.update(report_id, fields, iso(self.clock())):
+            raise NotFound(f"There is no report {report_id}.")
+        return await self.get(report_id)
+
+    async def act(self, report_id: str, action: Action) -> Report:
+        await self.get(report_id)
+        target = ACTION_TARGET[action]
+        result = await self.store.transition(
+            report_id, target, sources_of(target), iso(self.clock())
+        )
+        if result.outcome == "missing":
+            raise NotFound(f"There is no report {report_id}.")
+        if result.outcome == "illegal":
+            state = result.state.value if result.state else "unknown"
+            raise Conflict(f"A report in state '{state}' cannot move to '{target.value}'.")
+        return await self.get(report_id)
+
+    async def delete(self, report_id: str) -> None:
+        if not is_report_id(report_id) or not await self.store.delete(report_id):
+            raise NotFound(f"There is no report {report_id}.")
+        await self._delete_images(report_id)
+
+    async def image(self, report_id: str, kind: ImageKind) -> StoredImage:
+        report = await self.get(report_id)
+        stored = (
+            await self.images.get(image_key(report.id, kind))
+            if kind in report.image_types
+            else None
+        )
+        if stored is None:
+            raise NotFound(f"Report {report_id} has no {kind} image.")
+        return StoredImage(stored.data, report.image_types[kind])
+
+    async def stats(self) -> ReportStats:
+        counters = await self.store.stats()
+        since = epoch_ms(self.clock() - timedelta(hours=24))
+        last_24h = await self.store.count_between(since)
+
+        def group(prefix: str, names: list[str] | None = None) -> dict[str, int]:
+            found = {
+                name.removeprefix(prefix): value
+                for name, value in counters.items()
+                if name.startswith(prefix) and value
+            }
+            return {name: found.get(name, 0) for name in names} if names else found
+
+        samples = counters.get("conf_n", 0)
+        return ReportStats(
+            total=counters.get("total", 0),
+            by_status=group("status:", [s.value for s in ReportStatus]),
+            by_state=group("state:", [s.value for s in ReportState]),
+            by_class=group("class:"),
+            by_severity=group("severity:"),
+            last_24h=last_24h,
+            mean_confidence=(
+                round(counters.get("conf_micros", 0) / samples / 1_000_000, 6) if samples else None
+            ),
+        )
+
+    # Retention
+
+    async def purge_expired(self, limit: int = 10_000) -> int:
+        """Deletes, through the ordinary delete path, reports older than the retention period."""
+        if self.retention_days == 0:
+            return 0
+        cutoff = epoch_ms(self.clock() - timedelta(days=self.retention_days))
+        purged = 0
+        while purged < limit:
+            expired = await self.store.created_before(cutoff, min(PURGE_BATCH, limit - purged))
+            if not expired:
+                break
+            for report_id in expired:
+                # Another process may purge the same report first: that is fine.
+                if await self.store.delete(report_id):
+                    await self._delete_images(report_id)
+                    purged += 1
+            if len(expired) < PURGE_BATCH:
+                break
+        if purged:
+            log.info("reports_purged", count=purged, retention_days=self.retention_days)
+        return purged
+
+    def start(self) -> None:
+        if self.retention_days and self._retention_task is None:
+            self._stopping = asyncio.Event()
+            self._retention_task = asyncio.create_task(self._retention_loop(self._stopping))
+
+    async def aclose(self) -> None:
+        task, self._retention_task = self._retention_task, None
+        if task is not None:
+            # The event, not only the cancel: a cancel landing inside a Redis command can come
+            # out of the client as a timeout or connection error, which the loop survives.
+            self._stopping.set()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _retention_loop(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            try:
+                await self.purge_expired()
+            except Exception:
+                # A Redis outage must not end the loop; the next round retries.
+                log.exception("report_purge_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), self.purge_interval_s)
+
+    # Images
+
+    async def _put_images(
+        self,
+        report_id: str,
+        image: bytes | None,
+        code: str,
+        label: str,
+        confidence: float,
+        box: Box,
+    ) -> dict[str, str]:
+        """Writes the frame and its annotated render; returns their content types by kind."""
+        if image is None:
+            return {}
+        content_type = sniff_content_type(image)
+        if content_type is None:
+            log.warning("sighting_image_not_stored", report_id=report_id, reason="unknown_type")
+            return {}
+        await self.images.put(image_key(report_id, "original"), image, content_type)
+        types = {"original": content_type}
+        annotation = Annotation(
+            # A stable colour per class, whatever ids the model gave its classes.
+            class_id=sum(code.encode()),
+            label=label,
+            confidence=confidence,
+            x1=box.x1,
+            y1=box.y1,
+            x2=box.x2,
+            y2=box.y2,
+        )
+        rendered = await render_annotated(image, [annotation], self.max_image_pixels)
+        if rendered is not None:
+            await self.images.put(image_key(report_id, "annotated"), rendered, "image/jpeg")
+            types["annotated"] = "image/jpeg"
+        return types
+
+    async def _delete_images(self, report_id: str) -> None:
+        for kind in IMAGE_KINDS:
+            try:
+                await self.images.delete(image_key(report_id, kind))
+            except OSError:
+                # The report is already gone from every index; a leftover file is only disk.
+                log.exception("report_image_delete_failed", report_id=report_id, kind=kind)
+
+
+def _checked_id(report_id: str) -> str:
+    if not is_report_id(report_id):
+        raise ValueError(f"{report_id!r} is not a report id (a ULID)")
+    return report_id
+
+
+def _code(hazard: HazardType) -> str:
+    return hazard.code or hazard.model_name

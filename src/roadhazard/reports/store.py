@@ -1,0 +1,247 @@
+"""Reports in Redis: every change goes through one of the Lua scripts in scripts.py.
+
+Layout (all under the `{reports}` hash tag, see `roadhazard.redis.keys`):
+
+- `report:<id>`            hash, the report's fields as strings;
+- `by_time`                every report, scored by creation time in ms;
+- `state:<s>`, `status:<open|closed>`, `class:<token>`, `session:<id>`
+                           the same ids and scores, per filter value, so a filtered list walks
+                           only the reports that may match;
+- `geo_all`                every report with a location (list filters near/bbox);
+- `geo:<token>`            the open reports of one class (de-duplication);
+- `stats`                  counters kept by the scripts;
+- `idem:<sha256>`          idempotency records, with a TTL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import cast
+
+from redis.asyncio import Redis
+
+from roadhazard.redis import keys
+from roadhazard.reports import scripts
+from roadhazard.reports.models import Report
+from roadhazard.reports.states import ReportState
+
+# Redis's sort order for equal scores is by member, which for ULIDs is creation order.
+Position = tuple[int, str]
+
+
+@dataclass(frozen=True)
+class TransitionResult:
+    outcome: str  # "ok" | "missing" | "illegal"
+    state: ReportState | None
+
+
+@dataclass(frozen=True)
+class IdempotencyClaim:
+    outcome: str  # "new" | "takeover" | "busy" | "mismatch" | "done"
+    report_id: str | None = None
+    status: int | None = None
+    body: str | None = None
+
+
+class ReportStore:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._create = redis.register_script(scripts.CREATE)
+        self._transition = redis.register_script(scripts.TRANSITION)
+        self._update = redis.register_script(scripts.UPDATE)
+        self._delete = redis.register_script(scripts.DELETE)
+        self._idem_begin = redis.register_script(scripts.IDEM_BEGIN)
+        self._idem_finish = redis.register_script(scripts.IDEM_FINISH)
+        self._idem_release = redis.register_script(scripts.IDEM_RELEASE)
+
+    async def exists(self, report_id: str) -> bool:
+        return bool(await self.redis.exists(keys.report(report_id)))
+
+    async def create(
+        self, report: Report, *, dedupe_radius_m: float, now_iso: str
+    ) -> tuple[bool, str | None]:
+        """Stores and indexes `report` unless its id exists; returns (created, duplicate_of)."""
+        pairs = [item for pair in report.to_hash().items() for item in pair]
+        created, duplicate_of = await self._create(
+            keys=[keys.report(report.id)],
+            args=[keys.REPORTS_PREFIX, repr(float(dedupe_radius_m)), now_iso, *pairs],
+        )
+        return bool(created), duplicate_of or None
+
+    async def get(self, report_id: str) -> Report | None:
+        raw = cast(dict[str, str], await self.redis.hgetall(keys.report(report_id)))
+        return Report.from_hash(raw) if raw else None
+
+    async def get_many(self, report_ids: Sequence[str]) -> list[Report]:
+        """The reports that still exist, in the given order."""
+        if not report_ids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for report_id in report_ids:
+                pipe.hgetall(keys.report(report_id))
+            raws: list[dict[str, str]] = await pipe.execute()
+        return [Report.from_hash(raw) for raw in raws if raw]
+
+    async def transition(
+        self, report_id: str, target: ReportState, sources: Sequence[ReportState], now_iso: str
+    ) -> TransitionResult:
+        reply = await self._transition(
+            keys=[keys.report(report_id)],
+            args=[keys.REPORTS_PREFIX, target.value, now_iso, *(s.value for s in sources)],
+        )
+        state = ReportState(reply[1]) if len(reply) > 1 else None
+        return TransitionResult(reply[0], state)
+
+    async def update(self, report_id: str, fields: dict[str, str], now_iso: str) -> bool:
+        pairs = [item for pair in fields.items() for item in pair]
+        return bool(
+            await self._update(
+                keys=[keys.report(report_id)], args=[keys.REPORTS_PREFIX, now_iso, *pairs]
+            )
+        )
+
+    async def delete(self, report_id: str) -> bool:
+        return bool(await self._delete(keys=[keys.report(report_id)], args=[keys.REPORTS_PREFIX]))
+
+    async def page(
+        self,
+        index: str,
+        *,
+        newest_first: bool,
+        after: Position | None,
+        min_ms: int | None,
+        max_ms: int | None,
+        count: int,
+    ) -> list[Position]:
+        """Up to `count` (score, id) of `index` after `after`, within [min_ms, max_ms).
+
+        A cursor is a value, not an offset: reports added or removed meanwhile neither repeat
+        nor hide the ones that existed when paging began. Reports created in the cursor's own
+        millisecond are read first (one ms holds few), then the rest with an exclusive bound.
+        """
+        low = "-inf" if min_ms is None else str(min_ms)
+        high = "+inf" if max_ms is None else f"({max_ms}"
+        found: list[Position] = []
+        if after is not None:
+            score, last_id = after
+            same = await self._range(index, str(score), str(score), newest_first, None)
+            inside = (min_ms is None or score >= min_ms) and (max_ms is None or score < max_ms)
+            if inside:
+                found = [p for p in same if (p[1] < last_id if newest_first else p[1] > last_id)][
+                    :count
+                ]
+            if newest_first:
+                high = f"({score}" if max_ms is None or score < max_ms else high
+            else:
+                low = f"({score}" if min_ms is None or score >= min_ms else low
+        if len(found) < count:
+            found += await self._range(index, low, high, newest_first, count - len(found))
+        return found
+
+    async def _range(
+        self, index: str, low: str, high: str, newest_first: bool, count: int | None
+    ) -> list[Position]:
+        start, end = (high, low) if newest_first else (low, high)
+        found = await self.redis.zrange(
+            index,
+            start,
+            end,
+            desc=newest_first,
+            byscore=True,
+            withscores=True,
+            offset=None if count is None else 0,
+            num=count,
+        )
+        pairs = cast(list[tuple[str, float]], found)
+        return [(int(score), report_id) for report_id, score in pairs]
+
+    async def scores(self, report_ids: Sequence[str]) -> list[Position]:
+        """(score, id) of those ids that are still in the time index."""
+        if not report_ids:
+            return []
+        values = await self.redis.zmscore(keys.REPORTS_BY_TIME, list(report_ids))
+        return [
+            (int(value), report_id)
+            for report_id, value in zip(report_ids, values, strict=True)
+            if value is not None
+        ]
+
+    async def near(self, lat: float, lon: float, radius_m: float, cap: int) -> list[str]:
+        """Ids within `radius_m`: at most `cap` + 1, so callers can tell when it overflowed."""
+        found = await self.redis.geosearch(
+            keys.REPORTS_GEO_ALL,
+            longitude=lon,
+            latitude=lat,
+            radius=radius_m,
+            unit="m",
+            count=cap + 1,
+        )
+        return cast(list[str], found)
+
+    async def in_box(
+        self, lat: float, lon: float, width_m: float, height_m: float, cap: int
+    ) -> list[str]:
+        found = await self.redis.geosearch(
+            keys.REPORTS_GEO_ALL,
+            longitude=lon,
+            latitude=lat,
+            width=width_m,
+            height=height_m,
+            unit="m",
+            count=cap + 1,
+        )
+        return cast(list[str], found)
+
+    async def stats(self) -> dict[str, int]:
+        raw = cast(dict[str, str], await self.redis.hgetall(keys.REPORT_STATS))
+        return {name: int(value) for name, value in raw.items()}
+
+    async def count_between(self, min_ms: int, max_ms: int | None = None) -> int:
+        high = "+inf" if max_ms is None else str(max_ms)
+        return int(await self.redis.zcount(keys.REPORTS_BY_TIME, min_ms, high))
+
+    async def created_before(self, cutoff_ms: int, count: int) -> list[str]:
+        ids = await self.redis.zrange(
+            keys.REPORTS_BY_TIME, "-inf", f"({cutoff_ms}", byscore=True, offset=0, num=count
+        )
+        return cast(list[str], ids)
+
+    # Idempotency records
+
+    async def claim(
+        self,
+        client_key: str,
+        *,
+        fingerprint: str,
+        token: str,
+        report_id: str,
+        now_ms: int,
+        lease_ms: int,
+    ) -> IdempotencyClaim:
+        reply = await self._idem_begin(
+            keys=[keys.report_idempotency(client_key)],
+            args=[
+                fingerprint,
+                token,
+                report_id,
+                now_ms,
+                now_ms + lease_ms,
+                keys.IDEMPOTENCY_TTL_S,
+            ],
+        )
+        outcome = reply[0]
+        if outcome == "done":
+            return IdempotencyClaim(outcome, status=int(reply[1]), body=reply[2])
+        return IdempotencyClaim(outcome, report_id=reply[1] if len(reply) > 1 else None)
+
+    async def finish(self, client_key: str, *, token: str, status: int, body: str) -> bool:
+        return bool(
+            await self._idem_finish(
+                keys=[keys.report_idempotency(client_key)],
+                args=[token, status, body, keys.IDEMPOTENCY_TTL_S],
+            )
+        )
+
+    async def release(self, client_key: str, *, token: str) -> None:
+        await self._idem_release(keys=[keys.report_idempotency(client_key)], args=[token])

@@ -1,0 +1,1 @@
+"""Driving sessions: frames in, detections tracked across frames, one report per hazard."""

@@ -1,0 +1,117 @@
+"""POST /v1/sessions, POST /v1/sessions/{id}/frames, GET /v1/sessions/{id}, POST .../end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response, status
+from pydantic import ValidationError
+
+from roadhazard.access.dependencies import ReaderDep, ReporterDep
+from roadhazard.deps import SessionServiceDep, SettingsDep
+from roadhazard.errors import Unprocessable, public_validation_errors
+from roadhazard.schemas import problem_responses
+from roadhazard.sessions.schemas import (
+    FrameParams,
+    FrameResponse,
+    SessionCreate,
+    SessionCreated,
+    SessionStats,
+)
+from roadhazard.uploads import read_image_upload
+
+router = APIRouter(prefix="/v1/sessions", tags=["sessions"], responses=problem_responses(401, 403))
+
+
+def _frame_request_body() -> dict[str, Any]:
+    """Documents both ways of sending a frame, since the handler reads the body itself."""
+    params = FrameParams.model_json_schema()
+    json_schema = {
+        **params,
+        "properties": {
+            "image": {"type": "string", "description": "The image as base64 or a data URL."},
+            **params["properties"],
+        },
+        "required": ["image"],
+    }
+    form_schema = {
+        "type": "object",
+        "required": ["image"],
+        "properties": {
+            "image": {"type": "string", "format": "binary"},
+            **{name: {"type": "string"} for name in params["properties"]},
+        },
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {"schema": form_schema},
+                "application/json": {"schema": json_schema},
+            },
+        }
+    }
+
+
+def _frame_params(fields: dict[str, Any]) -> FrameParams:
+    try:
+        return FrameParams.model_validate(fields)
+    except ValidationError as exc:
+        raise Unprocessable(
+            "The frame's parameters are invalid.",
+            errors=public_validation_errors(
+                {**e, "loc": ("body", *e["loc"])} for e in exc.errors()
+            ),
+        ) from None
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SessionCreated,
+    responses=problem_responses(422),
+)
+async def start_session(
+    body: SessionCreate, response: Response, service: SessionServiceDep, _: ReporterDep
+) -> SessionCreated:
+    """Opens a driving session; its id is a ULID."""
+    created = await service.start(body)
+    response.headers["Location"] = f"{router.prefix}/{created.id}"
+    return created
+
+
+@router.post(
+    "/{session_id}/frames",
+    response_model=FrameResponse,
+    responses=problem_responses(400, 404, 409, 413, 415, 422, 503),
+    openapi_extra=_frame_request_body(),
+)
+async def send_frame(
+    session_id: str,
+    request: Request,
+    service: SessionServiceDep,
+    settings: SettingsDep,
+    _: ReporterDep,
+) -> FrameResponse:
+    """Detects hazards in one frame and says which hazard report each detection belongs to."""
+    upload = await read_image_upload(
+        request,
+        field_name="image",
+        many=False,
+        max_images=1,
+        max_image_bytes=settings.max_image_bytes,
+    )
+    params = _frame_params(upload.fields)
+    return await service.process_frame(session_id, upload.single(), params)
+
+
+@router.get("/{session_id}", response_model=SessionStats, responses=problem_responses(404))
+async def session_stats(session_id: str, service: SessionServiceDep, _: ReaderDep) -> SessionStats:
+    """The session's state and counters: frames, detections, hazards by class, duration."""
+    return await service.stats(session_id)
+
+
+@router.post("/{session_id}/end", response_model=SessionStats, responses=problem_responses(404))
+async def end_session(session_id: str, service: SessionServiceDep, _: ReporterDep) -> SessionStats:
+    """Ends the session and returns its summary; ending it again returns the same summary."""
+    return await service.end(session_id)

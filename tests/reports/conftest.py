@@ -1,0 +1,171 @@
+"""Real Redis for report tests: an embedded server per test, in a short temporary directory."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import cast
+
+import pytest
+from PIL import Image
+from redis.asyncio import Redis
+
+from roadhazard.detection.engine import Box
+from roadhazard.media.service import LocalImageStore
+from roadhazard.redis import EmbeddedRedis, create_client, keys
+from roadhazard.reports.ids import new_report_id
+from roadhazard.reports.models import GeoPoint, Report, Sighting
+from roadhazard.reports.service import ReportsService
+from roadhazard.reports.store import ReportStore
+from roadhazard.taxonomy import resolve
+from roadhazard.taxonomy.schemas import HazardType
+
+START = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class Clock:
+    """A clock tests move by hand; every service call reads it once or twice."""
+
+    now: datetime = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Redis]:
+    # A short path: the embedded server's unix socket path must stay under 107 bytes.
+    with tempfile.TemporaryDirectory(prefix="rh-") as data_dir:
+        async with EmbeddedRedis(Path(data_dir)) as server:
+            client = create_client(server.url, socket_timeout_s=5, connect_timeout_s=5, retries=1)
+            try:
+                yield client
+            finally:
+                await client.aclose()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> LocalImageStore:
+    return LocalImageStore(tmp_path / "images")
+
+
+@pytest.fixture
+def service(redis: Redis, images: LocalImageStore, clock: Clock) -> ReportsService:
+    return ReportsService(store=ReportStore(redis), images=images, clock=clock)
+
+
+def jpeg(width: int = 64, height: int = 48, colour: tuple[int, int, int] = (90, 90, 90)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(out, format="JPEG")
+    return out.getvalue()
+
+
+def png(width: int = 32, height: int = 32) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (10, 200, 10)).save(out, format="PNG")
+    return out.getvalue()
+
+
+# About 11 m per 0.0001 degree of latitude.
+HERE = GeoPoint(52.370000, 4.890000)
+
+
+def north_of(point: GeoPoint, metres: float) -> GeoPoint:
+    return GeoPoint(point.lat + metres / 111_195, point.lon)
+
+
+def pothole() -> HazardType:
+    return resolve("pothole")
+
+
+def sighting(
+    *,
+    report_id: str | None = None,
+    hazard: HazardType | None = None,
+    location: GeoPoint | None = HERE,
+    confidence: float = 0.8,
+    image: bytes | None = None,
+    session_id: str | None = "S1",
+    seen_at: datetime = START,
+    box: Box = Box(10, 10, 40, 30),
+) -> Sighting:
+    return Sighting(
+        report_id=report_id or new_report_id(),
+        hazard=hazard or pothole(),
+        confidence=confidence,
+        box=box,
+        image=image,
+        location=location,
+        seen_at=seen_at,
+        session_id=session_id,
+    )
+
+
+async def assert_consistent(redis: Redis) -> list[Report]:
+    """Rebuilds every index and counter from the report hashes and compares them with Redis.
+
+    Test-only: it SCANs, which no request path does.
+    """
+    reports = []
+    async for key in redis.scan_iter(match=f"{keys.REPORTS_PREFIX}report:*", count=500):
+        reports.append(Report.from_hash(cast(dict[str, str], await redis.hgetall(key))))
+    expected: dict[str, dict[str, float]] = {}
+    geo_all: set[str] = set()
+    geo_open: dict[str, set[str]] = {}
+    stats: dict[str, int] = {}
+
+    def bump(name: str, value: int = 1) -> None:
+        stats[name] = stats.get(name, 0) + value
+
+    for r in reports:
+        index_keys = [
+            keys.REPORTS_BY_TIME,
+            keys.reports_by_state(r.state.value),
+            keys.reports_by_status(r.status.value),
+            keys.reports_by_class(r.token),
+        ]
+        if r.session_id:
+            index_keys.append(keys.reports_by_session(r.session_id))
+        for key in index_keys:
+            expected.setdefault(key, {})[r.id] = float(r.created_ms)
+        if r.location is not None:
+            geo_all.add(r.id)
+            if r.status.value == "open":
+                geo_open.setdefault(keys.reports_geo(r.token), set()).add(r.id)
+        bump("total")
+        bump(f"state:{r.state.value}")
+        bump(f"status:{r.status.value}")
+        bump(f"class:{r.code}")
+        bump(f"severity:{r.severity.value if r.severity else 'unknown'}")
+        if r.confidence is not None:
+            bump("conf_n")
+            bump("conf_micros", round(r.confidence * 1_000_000))
+
+    actual: dict[str, dict[str, float]] = {}
+    async for key in redis.scan_iter(match=f"{keys.REPORTS_PREFIX}*", count=500):
+        kind = await redis.type(key)
+        if kind == "zset" and ":geo" not in key:
+            actual[key] = dict(await redis.zrange(key, 0, -1, withscores=True))
+    assert {k: v for k, v in actual.items() if v} == expected
+    assert set(await redis.zrange(keys.REPORTS_GEO_ALL, 0, -1)) == geo_all
+    for key, members in geo_open.items():
+        assert set(await redis.zrange(key, 0, -1)) == members
+    raw_stats = cast(dict[str, str], await redis.hgetall(keys.REPORT_STATS))
+    assert {k: int(v) for k, v in raw_stats.items() if int(v)} == {
+        k: v for k, v in stats.items() if v
+    }
+    return reports

@@ -1,0 +1,195 @@
+"""Indexes, stats, deletion and retention; and failures half-way that leave nothing half-done."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from roadhazard.media.service import LocalImageStore, StoredImage
+from roadhazard.redis import keys
+from roadhazard.reports.ids import is_report_id, new_report_id, ulid_time_ms
+from roadhazard.reports.models import Report, iso
+from roadhazard.reports.service import ReportsService
+from roadhazard.reports.states import Action
+from roadhazard.reports.store import ReportStore
+from roadhazard.taxonomy import resolve
+from tests.reports.conftest import HERE, START, Clock, assert_consistent, jpeg, north_of, sighting
+
+
+def test_ulids_sort_by_time_and_validate() -> None:
+    ids = [new_report_id(now_ms=ms) for ms in (1, 2, 1_700_000_000_000)]
+    assert ids == sorted(ids)
+    assert all(len(i) == 26 and is_report_id(i) for i in ids)
+    assert ulid_time_ms(ids[2]) == 1_700_000_000_000
+    assert not is_report_id("0" * 25)
+    assert not is_report_id("I" * 26)
+
+
+async def test_the_script_writes_the_keys_redis_keys_names(
+    service: ReportsService, redis: Redis
+) -> None:
+    made = sighting(session_id="S9")
+    await service.create_from_sighting(made)
+    names = {key async for key in redis.scan_iter(match="rh:*")}
+
+    assert names == {
+        keys.report(made.report_id),
+        keys.REPORTS_BY_TIME,
+        keys.REPORT_STATS,
+        keys.REPORTS_GEO_ALL,
+        keys.reports_geo("D40"),
+        keys.reports_by_state("new"),
+        keys.reports_by_status("open"),
+        keys.reports_by_class("D40"),
+        keys.reports_by_session("S9"),
+    }
+    assert await redis.zscore(keys.REPORTS_BY_TIME, made.report_id) == (
+        (await service.get(made.report_id)).created_ms
+    )
+
+
+def test_a_model_class_name_that_cannot_be_a_key_gets_a_digest_token() -> None:
+    assert keys.class_token("D40") == "D40"
+    token = keys.class_token("pot hole {x}")
+    assert token.startswith("x-")
+    assert keys.reports_by_class(token)
+
+
+class FailingImages(LocalImageStore):
+    """A real store whose disk is full."""
+
+    async def put(self, key: str, data: bytes, content_type: str) -> StoredImage:
+        raise OSError(28, "No space left on device")
+
+
+async def test_an_image_store_failure_leaves_no_report_behind(
+    redis: Redis, tmp_path: Path, clock: Clock
+) -> None:
+    service = ReportsService(store=ReportStore(redis), images=FailingImages(tmp_path), clock=clock)
+    made = sighting(image=jpeg())
+
+    with pytest.raises(OSError, match="No space"):
+        await service.create_from_sighting(made)
+
+    assert await assert_consistent(redis) == []
+    # The caller's retry, once the disk has room, creates it whole.
+    service.images = LocalImageStore(tmp_path)
+    assert (await service.create_from_sighting(made)).created
+    assert len(await assert_consistent(redis)) == 1
+
+
+async def test_a_script_refused_half_way_writes_nothing(
+    service: ReportsService, redis: Redis
+) -> None:
+    await service.create_from_sighting(sighting())
+    good = await service.get((await assert_consistent(redis))[0].id)
+    broken = Report.from_hash({**good.to_hash(), "id": new_report_id(), "history": "[]"})
+    fields = broken.to_hash() | {"created_ms": "yesterday"}
+
+    store = ReportStore(redis)
+    with pytest.raises(ResponseError, match="created_ms must be a number"):
+        await store._create(
+            keys=[keys.report(broken.id)],
+            args=[keys.REPORTS_PREFIX, "25", iso(good.updated), *sum(fields.items(), ())],
+        )
+    with pytest.raises(ResponseError, match="bad conf_micros"):
+        await store.update(good.id, {"conf_micros": "lots"}, iso(good.updated))
+
+    assert [r.id for r in await assert_consistent(redis)] == [good.id]
+    assert await service.get(good.id) == good
+
+
+async def test_delete_removes_every_index_entry_the_stats_and_the_images(
+    service: ReportsService, images: LocalImageStore, redis: Redis
+) -> None:
+    first = await service.create_from_sighting(sighting(image=jpeg()))
+    dup = await service.create_from_sighting(sighting(location=north_of(HERE, 3), image=jpeg()))
+    assert dup.duplicate_of == first.report_id
+
+    await service.delete(dup.report_id)
+    assert (await service.get(first.report_id)).duplicates == ()
+    await service.delete(first.report_id)
+
+    assert await assert_consistent(redis) == []
+    assert sorted(p.name for p in images.root.iterdir()) == []
+    assert {key async for key in redis.scan_iter(match="rh:*")} <= {keys.REPORT_STATS}
+    stats = await service.stats()
+    assert stats.total == 0
+    assert stats.mean_confidence is None
+
+
+@pytest.fixture
+async def aged(service: ReportsService, clock: Clock) -> list[str]:
+    """Three reports, 400, 100 and 0 days old."""
+    ids = []
+    for age in (400, 100, 0):
+        clock.now = START + timedelta(days=400 - age)
+        ids.append((await service.create_from_sighting(sighting(location=None))).report_id)
+    return ids
+
+
+async def test_retention_purges_only_expired_reports(
+    service: ReportsService, aged: list[str], redis: Redis
+) -> None:
+    assert await service.purge_expired() == 1
+    assert await service.purge_expired() == 0
+    assert sorted(r.id for r in await assert_consistent(redis)) == sorted(aged[1:])
+
+
+async def test_retention_zero_keeps_everything(
+    service: ReportsService, aged: list[str], redis: Redis
+) -> None:
+    service.retention_days = 0
+    assert await service.purge_expired() == 0
+    assert len(await assert_consistent(redis)) == 3
+
+
+async def test_the_background_purge_runs_from_start(
+    service: ReportsService, aged: list[str], redis: Redis
+) -> None:
+    service.purge_interval_s = 0.01
+    service.start()
+    try:
+        for _ in range(200):
+            if not await redis.exists(keys.report(aged[0])):
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await service.aclose()
+    assert sorted(r.id for r in await assert_consistent(redis)) == sorted(aged[1:])
+
+
+async def test_stats_are_kept_by_every_change(
+    service: ReportsService, clock: Clock, redis: Redis
+) -> None:
+    a = await service.create_from_sighting(sighting(confidence=0.6))
+    await service.create_from_sighting(sighting(confidence=0.8, location=north_of(HERE, 5)))
+    clock.advance(hours=25)
+    c = await service.create_from_sighting(
+        sighting(confidence=0.4, location=None, hazard=resolve("D00"))
+    )
+    await service.act(a.report_id, Action.CONFIRM)
+    await service.act(c.report_id, Action.DISMISS)
+
+    stats = await service.stats()
+
+    assert stats.total == 3
+    assert stats.by_status == {"open": 1, "closed": 2}
+    assert stats.by_state == {
+        "new": 0,
+        "confirmed": 1,
+        "in_progress": 0,
+        "fixed": 0,
+        "dismissed": 1,
+        "duplicate": 1,
+    }
+    assert stats.by_class == {"D40": 2, "D00": 1}
+    assert stats.by_severity == {"high": 2, "low": 1}
+    assert stats.last_24h == 1
+    assert stats.mean_confidence == pytest.approx(0.6)
+    await assert_consistent(redis)

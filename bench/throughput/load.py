@@ -74,6 +74,51 @@ def multipart_bodies(images: Sequence[Image]) -> list[tuple[bytes, dict[str, str
     return bodies
 
 
+def raw_requests(bodies: Sequence[tuple[bytes, dict[str, str]]], port: int) -> list[bytes]:
+    """Whole HTTP/1.1 requests as bytes: the load generator shares the server's two cores, so
+    it only writes prepared bytes and reads replies, as wrk does, instead of running httpx."""
+    return [
+        (
+            f"POST /v1/detect HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
+            f"Content-Type: {headers['content-type']}\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        + body
+        for body, headers in bodies
+    ]
+
+
+class _RawConnection:
+    """One keep-alive connection that sends a prepared request and reads one reply."""
+
+    def __init__(self, port: int) -> None:
+        self._port = port
+        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def exchange(self, request: bytes) -> str:
+        if self._streams is None:
+            self._streams = await asyncio.open_connection(HOST, self._port)
+        reader, writer = self._streams
+        try:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = head.split(b" ", 2)[1].decode()
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            await reader.readexactly(length)
+            return status
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._streams is not None:
+            self._streams[1].close()
+            self._streams = None
+
+
 async def generate_load(
     server: Server,
     bodies: Sequence[tuple[bytes, dict[str, str]]],
@@ -81,26 +126,28 @@ async def generate_load(
     window: Window,
     label: str,
 ) -> _LoadStats:
-    import httpx
-
     stats = _LoadStats()
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    timeout = httpx.Timeout(REQUEST_TIMEOUT_S, connect=5.0)
-
-    async with httpx.AsyncClient(
-        base_url=server.url, limits=limits, timeout=timeout, trust_env=False
-    ) as client:
+    requests = raw_requests(bodies, server.port)
+    connections = [_RawConnection(server.port) for _ in range(clients)]
+    try:
 
         async def upload(index: int) -> None:
             turn = index
+            connection = connections[index]
             while time.monotonic() < window.end:
-                body, headers = bodies[turn % len(bodies)]
+                request = requests[turn % len(requests)]
                 turn += 1
                 sent = time.monotonic()
                 try:
-                    response = await client.post("/v1/detect", content=body, headers=headers)
-                    outcome = str(response.status_code)
-                except httpx.HTTPError as exc:
+                    async with asyncio.timeout(REQUEST_TIMEOUT_S):
+                        outcome = await connection.exchange(request)
+                except (
+                    OSError,
+                    TimeoutError,
+                    ValueError,
+                    asyncio.IncompleteReadError,
+                    asyncio.LimitOverrunError,
+                ) as exc:
                     outcome = type(exc).__name__
                 done = time.monotonic()
                 if done in window:
@@ -138,6 +185,9 @@ async def generate_load(
             tasks.create_task(watch())
             for index in range(clients):
                 tasks.create_task(upload(index))
+    finally:
+        for connection in connections:
+            connection.close()
     return stats
 
 

@@ -1,4 +1,8 @@
-"""Typed dependencies over what the lifespan built; tests override them here."""
+"""Typed dependencies over what the lifespan built; tests override them here.
+
+They are `async def` although they never await: FastAPI runs a plain `def` dependency in its
+thread pool, a thread hop per dependency per request for what is an attribute read.
+"""
 
 from __future__ import annotations
 
@@ -29,45 +33,47 @@ class Resources:
     sessions: SessionService
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_resources(request: Request) -> Resources:
+async def get_resources(request: Request) -> Resources:
     resources: Resources = request.app.state.resources
     return resources
 
 
-def get_detection_service(
+async def get_detection_service(
     resources: Annotated[Resources, Depends(get_resources)],
 ) -> DetectionService:
     return resources.detection
 
 
-def get_readiness(resources: Annotated[Resources, Depends(get_resources)]) -> ReadinessRegistry:
+async def get_readiness(
+    resources: Annotated[Resources, Depends(get_resources)],
+) -> ReadinessRegistry:
     return resources.readiness
 
 
-def get_redis(resources: Annotated[Resources, Depends(get_resources)]) -> Redis:
+async def get_redis(resources: Annotated[Resources, Depends(get_resources)]) -> Redis:
     return resources.redis
 
 
-def get_version(resources: Annotated[Resources, Depends(get_resources)]) -> str:
+async def get_version(resources: Annotated[Resources, Depends(get_resources)]) -> str:
     return resources.version
 
 
-def get_reports_service(
+async def get_reports_service(
     resources: Annotated[Resources, Depends(get_resources)],
 ) -> ReportsService:
     return resources.reports
 
 
-def get_image_store(resources: Annotated[Resources, Depends(get_resources)]) -> ImageStore:
+async def get_image_store(resources: Annotated[Resources, Depends(get_resources)]) -> ImageStore:
     return resources.images
 
 
-def get_session_service(
+async def get_session_service(
     resources: Annotated[Resources, Depends(get_resources)],
 ) -> SessionService:
     return resources.sessions

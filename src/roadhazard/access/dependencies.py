@@ -20,7 +20,7 @@ from roadhazard.errors import Forbidden, Unauthorized
 API_KEY_HEADER = "X-API-Key"
 
 
-def get_access_policy(request: Request) -> AccessPolicy:
+async def get_access_policy(request: Request) -> AccessPolicy:
     policy: AccessPolicy = request.app.state.access_policy
     return policy
 

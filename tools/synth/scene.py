@@ -177,7 +177,9 @@ def _camera(rng: Rng) -> tuple[np.ndarray, int, int, float, float, float]:
 def _local_scale(homography: np.ndarray, point: tuple[float, float]) -> float:
     probe = np.float32([[point, (point[0] + 1, point[1]), (point[0], point[1] + 1)]])
     a, b, c = cv2.perspectiveTransform(probe, homography)[0]
-    return float(np.sqrt(abs(np.cross(b - a, c - a))))
+    (ux, uy), (vx, vy) = b - a, c - a
+    # The area of the unit square's image: the z of the 2-D cross product.
+    return float(np.sqrt(abs(ux * vy - uy * vx)))
 
 
 def _sky(rng: Rng, width: int, height: int, horizon: float) -> np.ndarray:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from roadhazard.request_context import REQUEST_ID_HEADER, request_id_of
@@ -132,6 +134,23 @@ def problem_response(
     return JSONResponse(
         body, status_code=status, headers=all_headers, media_type=PROBLEM_MEDIA_TYPE
     )
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def validate_body_fields(model: type[ModelT], fields: Mapping[str, Any], detail: str) -> ModelT:
+    """Validates fields read by hand from a multipart or JSON body; bad ones are a 422 problem
+    whose `errors` point into the body, as FastAPI's own validation errors do."""
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        raise Unprocessable(
+            detail,
+            errors=public_validation_errors(
+                {**e, "loc": ("body", *e["loc"])} for e in exc.errors()
+            ),
+        ) from None
 
 
 def public_validation_errors(errors: Any) -> list[dict[str, Any]]:

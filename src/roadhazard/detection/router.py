@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from roadhazard.access.dependencies import ReaderDep, ReporterDep
 from roadhazard.deps import DetectionServiceDep, SettingsDep
@@ -23,12 +23,7 @@ from roadhazard.detection.schemas import (
     ModelInfoResponse,
 )
 from roadhazard.detection.service import DetectionService
-from roadhazard.errors import (
-    RoadhazardError,
-    Unprocessable,
-    problem_for,
-    public_validation_errors,
-)
+from roadhazard.errors import RoadhazardError, problem_for, validate_body_fields
 from roadhazard.schemas import Problem, problem_responses
 from roadhazard.uploads import read_image_upload
 
@@ -65,15 +60,7 @@ def _image_request_body(field: str, many: bool, json_model: type[BaseModel]) -> 
 
 
 def _params(fields: dict[str, Any]) -> DetectParams:
-    try:
-        return DetectParams.model_validate(fields)
-    except ValidationError as exc:
-        raise Unprocessable(
-            "The detection parameters are invalid.",
-            errors=public_validation_errors(
-                {**e, "loc": ("body", *e["loc"])} for e in exc.errors()
-            ),
-        ) from None
+    return validate_body_fields(DetectParams, fields, "The detection parameters are invalid.")
 
 
 def _elapsed_ms(started: float) -> float:

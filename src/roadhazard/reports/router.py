@@ -12,14 +12,13 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
 from roadhazard.access.dependencies import require
 from roadhazard.access.service import Role
 from roadhazard.deps import ReportsServiceDep, SettingsDep
-from roadhazard.errors import BadRequest, Unprocessable, public_validation_errors
+from roadhazard.errors import BadRequest, Unprocessable, validate_body_fields
 from roadhazard.reports.listing import BoundingBox, ReportQuery
 from roadhazard.reports.models import GeoPoint, ManualReport, ReportChanges
 from roadhazard.reports.schemas import (
@@ -210,15 +209,7 @@ async def _manual_input(
 
 
 def _manual_report(image: bytes | None, fields: dict[str, Any]) -> ManualReport:
-    try:
-        data = ManualReportIn.model_validate(fields)
-    except ValidationError as exc:
-        raise Unprocessable(
-            "The report is invalid.",
-            errors=public_validation_errors(
-                {**e, "loc": ("body", *e["loc"])} for e in exc.errors()
-            ),
-        ) from None
+    data = validate_body_fields(ManualReportIn, fields, "The report is invalid.")
     taxonomy = load_taxonomy()
     hazard = taxonomy.match(data.service_code)
     if hazard is None:

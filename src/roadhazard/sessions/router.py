@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
-from pydantic import ValidationError
 
 from roadhazard.access.dependencies import ReaderDep, ReporterDep
 from roadhazard.deps import SessionServiceDep, SettingsDep
-from roadhazard.errors import Unprocessable, public_validation_errors
+from roadhazard.errors import validate_body_fields
 from roadhazard.schemas import problem_responses
 from roadhazard.sessions.schemas import (
     FrameParams,
@@ -54,15 +53,7 @@ def _frame_request_body() -> dict[str, Any]:
 
 
 def _frame_params(fields: dict[str, Any]) -> FrameParams:
-    try:
-        return FrameParams.model_validate(fields)
-    except ValidationError as exc:
-        raise Unprocessable(
-            "The frame's parameters are invalid.",
-            errors=public_validation_errors(
-                {**e, "loc": ("body", *e["loc"])} for e in exc.errors()
-            ),
-        ) from None
+    return validate_body_fields(FrameParams, fields, "The frame's parameters are invalid.")
 
 
 @router.post(

@@ -92,6 +92,9 @@ def pothole() -> HazardType:
     return resolve("pothole")
 
 
+FRESH_SESSION = "fresh-session"
+
+
 def sighting(
     *,
     report_id: str | None = None,
@@ -99,7 +102,7 @@ def sighting(
     location: GeoPoint | None = HERE,
     confidence: float = 0.8,
     image: bytes | None = None,
-    session_id: str | None = "S1",
+    session_id: str | None = FRESH_SESSION,
     seen_at: datetime = START,
     box: Box = Box(10, 10, 40, 30),
 ) -> Sighting:
@@ -111,7 +114,8 @@ def sighting(
         image=image,
         location=location,
         seen_at=seen_at,
-        session_id=session_id,
+        # A fresh session unless one is named: a session's own reports never duplicate each other.
+        session_id=new_report_id() if session_id == FRESH_SESSION else session_id,
     )
 
 

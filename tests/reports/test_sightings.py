@@ -29,7 +29,7 @@ from tests.reports.conftest import (
 async def test_a_sighting_becomes_a_new_report_with_its_images(
     service: ReportsService, images: LocalImageStore
 ) -> None:
-    first = sighting(image=jpeg(), confidence=0.7)
+    first = sighting(image=jpeg(), confidence=0.7, session_id="S1")
     outcome = await service.create_from_sighting(first)
     report = await service.get(first.report_id)
 
@@ -207,3 +207,19 @@ async def test_record_sighting_never_replaces_a_better_frame(
     assert original is not None
     assert stored is not None
     assert stored.data == original.data
+
+
+async def test_reports_of_one_session_are_never_duplicates_of_each_other(
+    service: ReportsService, redis: Redis
+) -> None:
+    # Two potholes side by side, told apart by the session's tracker, share one GPS fix.
+    left = await service.create_from_sighting(sighting(session_id="S1"))
+    right = await service.create_from_sighting(sighting(session_id="S1"))
+    # The same spot in another session, or reported by hand, is a duplicate.
+    later_drive = await service.create_from_sighting(sighting(session_id="S2"))
+    by_hand = await service.create_from_sighting(sighting(session_id=None))
+
+    assert (left.duplicate_of, right.duplicate_of) == (None, None)
+    assert later_drive.duplicate_of == left.report_id
+    assert by_hand.duplicate_of == left.report_id
+    await assert_consistent(redis)

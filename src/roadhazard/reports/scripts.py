@@ -117,10 +117,19 @@ if problem then return redis.error_reply('invalid report: ' .. problem) end
 local radius = tonumber(ARGV[2])
 if radius > 0 and r.lon ~= '' and geo_ok(r) then
   local near = redis.call('GEOSEARCH', P .. 'geo:' .. r.token, 'FROMLONLAT', r.lon, r.lat,
-    'BYRADIUS', radius, 'm', 'ASC', 'COUNT', 1)
-  local target = near[1]
-  local target_key = target and (P .. 'report:' .. target)
-  if target and redis.call('EXISTS', target_key) == 1 then
+    'BYRADIUS', radius, 'm', 'ASC', 'COUNT', 16)
+  local target, target_key
+  for _, candidate in ipairs(near) do
+    local candidate_key = P .. 'report:' .. candidate
+    local session = redis.call('HGET', candidate_key, 'session_id')
+    -- Within one session the tracker has already told hazards apart (two potholes side by
+    -- side share one GPS fix); only another session's report, or a manual one, is a duplicate.
+    if session and (r.session_id == '' or session ~= r.session_id) then
+      target, target_key = candidate, candidate_key
+      break
+    end
+  end
+  if target then
     r.state = 'duplicate'
     r.duplicate_of = target
     local duplicates = decode_list(redis.call('HGET', target_key, 'duplicates'))

@@ -48,7 +48,9 @@ async def read_image_upload(
     many: bool,
     max_images: int,
     max_image_bytes: int,
+    required: bool = True,
 ) -> ImageUpload:
+    """Reads the image(s) and the other fields; `required=False` allows a body without one."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
         upload = await _read_multipart(request, field_name, max_images, max_image_bytes)
@@ -61,7 +63,7 @@ async def read_image_upload(
             "Send multipart/form-data with an image file, or application/json with a "
             "base64-encoded image."
         )
-    if not upload.items:
+    if not upload.items and required:
         raise BadRequest(f"No image was sent; put it in the '{field_name}' field.")
     if len(upload.items) > max_images:
         raise ContentTooLarge(

@@ -12,13 +12,11 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException
 
 from roadhazard.access.dependencies import require
 from roadhazard.access.service import Role
 from roadhazard.deps import ReportsServiceDep, SettingsDep
-from roadhazard.errors import BadRequest, Unprocessable, validate_body_fields
+from roadhazard.errors import Unprocessable, validate_body_fields
 from roadhazard.reports.listing import BoundingBox, ReportQuery
 from roadhazard.reports.models import GeoPoint, ManualReport, ReportChanges
 from roadhazard.reports.schemas import (
@@ -175,37 +173,15 @@ async def _manual_input(
     request: Request, settings: Settings
 ) -> tuple[bytes | None, dict[str, Any]]:
     """The optional image and the other fields, from JSON or multipart."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type == "multipart/form-data":
-        try:
-            # Starlette keeps the parsed form, so read_image_upload reuses this parse.
-            form = await request.form(max_files=2, max_fields=100)
-        except MultiPartException as exc:
-            raise BadRequest(f"Malformed multipart body: {exc.message}") from None
-        if IMAGE_FIELD not in form and not any(isinstance(v, UploadFile) for v in form.values()):
-            fields: dict[str, Any] = {}
-            for name, value in form.multi_items():
-                fields.setdefault(name, []).append(value)
-            await form.close()
-            return None, {k: v[0] if len(v) == 1 else v for k, v in fields.items()}
-    elif content_type == "application/json" or content_type.endswith("+json"):
-        try:
-            body = json.loads(await request.body() or b"null")
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise BadRequest("The body is not valid JSON.") from None
-        if not isinstance(body, dict):
-            raise BadRequest("The JSON body must be an object.")
-        if body.get(IMAGE_FIELD) is None:
-            body.pop(IMAGE_FIELD, None)
-            return None, body
     upload = await read_image_upload(
         request,
         field_name=IMAGE_FIELD,
         many=False,
         max_images=1,
         max_image_bytes=settings.max_image_bytes,
+        required=False,
     )
-    return upload.single(), upload.fields
+    return (upload.single() if upload.items else None), upload.fields
 
 
 def _manual_report(image: bytes | None, fields: dict[str, Any]) -> ManualReport:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -11,11 +12,44 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from pydantic import SecretStr
+from redis.asyncio import Redis
 
 from roadhazard.app import create_app
 from roadhazard.deps import Resources
 from roadhazard.detection.service import DetectorLoader
 from roadhazard.settings import Settings
+
+# CI runs the suite a second time against the machine's Redis on a dedicated database; the
+# database is emptied when the first app of a test starts and when the last one stops.
+EXTERNAL_REDIS_URL = os.environ.get("ROADHAZARD_TEST_REDIS_URL")
+_apps_on_external_redis = 0
+
+
+async def _flush_external_redis() -> None:
+    assert EXTERNAL_REDIS_URL is not None
+    client = Redis.from_url(EXTERNAL_REDIS_URL, socket_timeout=5)
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()
+
+
+@asynccontextmanager
+async def _external_redis_scope(settings: Settings) -> AsyncIterator[Settings]:
+    global _apps_on_external_redis
+    if EXTERNAL_REDIS_URL is None or "redis_url" in settings.model_fields_set:
+        yield settings
+        return
+    if _apps_on_external_redis == 0:
+        await _flush_external_redis()
+    _apps_on_external_redis += 1
+    try:
+        yield settings.model_copy(update={"redis_url": SecretStr(EXTERNAL_REDIS_URL)})
+    finally:
+        _apps_on_external_redis -= 1
+        if _apps_on_external_redis == 0:
+            await _flush_external_redis()
 
 
 def make_settings(**overrides: Any) -> Settings:
@@ -37,11 +71,12 @@ async def running_app(
         # A short path: the embedded Redis listens on a unix socket inside the data dir.
         if "data_dir" not in settings.model_fields_set:
             settings = settings.model_copy(update={"data_dir": Path(data_dir)})
-        app = create_app(settings, detector_loader=loader)
-        if configure is not None:
-            configure(app)
-        async with _serving(app, wait_loaded) as running:
-            yield running
+        async with _external_redis_scope(settings) as settings_in_use:
+            app = create_app(settings_in_use, detector_loader=loader)
+            if configure is not None:
+                configure(app)
+            async with _serving(app, wait_loaded) as running:
+                yield running
 
 
 @asynccontextmanager

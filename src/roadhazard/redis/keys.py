@@ -94,34 +94,35 @@ def session_frame_claims(session_id: str, frame_id: str) -> str:
 
 # Reports
 
-REPORTS_BY_TIME = f"{PREFIX}{{reports}}:by_time"
+# Every report key shares the {reports} hash tag, so one script may touch them all. The report
+# scripts (roadhazard/reports/scripts.py) build the per-value index names from this prefix,
+# because which indexes a report belongs to is only known inside the script; the builders here
+# spell the same names, and tests/reports/test_store.py checks that they agree.
+REPORTS_PREFIX = f"{PREFIX}{{reports}}:"
+
+REPORTS_BY_TIME = f"{REPORTS_PREFIX}by_time"
 """Sorted set: report id, scored by creation time (Unix milliseconds, UTC)."""
 
-REPORT_STATS = f"{PREFIX}{{reports}}:stats"
+REPORT_STATS = f"{REPORTS_PREFIX}stats"
 """Hash: counters by class and by state."""
 
 
 def report(report_id: str) -> str:
     """Hash: one hazard report."""
-    return f"{PREFIX}{{reports}}:report:{_checked('report id', report_id)}"
+    return f"{REPORTS_PREFIX}report:{_checked('report id', report_id)}"
 
 
 def reports_geo(class_name: str) -> str:
     """Geo set: the open reports of one hazard class, by position, for de-duplication."""
-    return f"{PREFIX}{{reports}}:geo:{_checked('class name', class_name)}"
+    return f"{REPORTS_PREFIX}geo:{_checked('class name', class_name)}"
 
 
 def report_idempotency(client_key: str) -> str:
     """String: the report id created by a request with this Idempotency-Key."""
-    return f"{PREFIX}{{reports}}:idem:{_digest(client_key)}"
+    return f"{REPORTS_PREFIX}idem:{_digest(client_key)}"
 
 
-# The report scripts (roadhazard/reports/scripts.py) build the per-value index names below from this
-# prefix, because which indexes a report belongs to is only known inside the script; the
-# builders here spell the same names, and tests/reports/test_store.py checks that they agree.
-REPORTS_PREFIX = f"{PREFIX}{{reports}}:"
-
-REPORTS_GEO_ALL = f"{PREFIX}{{reports}}:geo_all"
+REPORTS_GEO_ALL = f"{REPORTS_PREFIX}geo_all"
 """Geo set: every report with a location, whatever its state, for the list's area filters."""
 
 _SAFE_TOKEN = re.compile(r"[A-Za-z0-9_.-]{1,64}")

@@ -53,7 +53,7 @@ from roadhazard.reports.states import (
     sources_of,
 )
 from roadhazard.reports.store import ReportStore
-from roadhazard.taxonomy.schemas import HazardType
+from roadhazard.taxonomy.schemas import HazardType, Severity
 
 __all__ = [
     "GeoPoint",
@@ -108,12 +108,10 @@ class ReportsService:
             sighting.confidence,
             sighting.box,
         )
-        report = Report(
-            id=report_id,
-            code=_code(hazard),
-            token=keys.class_token(_code(hazard)),
-            service_name=hazard.label,
-            state=ReportState.NEW,
+        report = _new_report(
+            report_id,
+            hazard,
+            now,
             severity=hazard.severity,
             class_name=hazard.model_name,
             confidence=sighting.confidence,
@@ -122,14 +120,7 @@ class ReportsService:
             session_id=sighting.session_id,
             description=sighting.description,
             tags=sighting.tags,
-            duplicate_of=None,
-            duplicates=(),
-            confirmations=0,
-            created_ms=epoch_ms(now),
-            requested=now,
-            updated=now,
             last_seen=sighting.seen_at,
-            history=(),
             image_types=image_types,
         )
         created, duplicate_of = await self.store.create(
@@ -223,12 +214,10 @@ class ReportsService:
             image_types["original"] = info.content_type
         now = self.clock()
         hazard = draft.hazard
-        report = Report(
-            id=report_id,
-            code=_code(hazard),
-            token=keys.class_token(_code(hazard)),
-            service_name=hazard.label,
-            state=ReportState.NEW,
+        report = _new_report(
+            report_id,
+            hazard,
+            now,
             severity=draft.severity or hazard.severity,
             class_name=None,
             confidence=None,
@@ -237,14 +226,7 @@ class ReportsService:
             session_id=None,
             description=draft.description,
             tags=draft.tags,
-            duplicate_of=None,
-            duplicates=(),
-            confirmations=0,
-            created_ms=epoch_ms(now),
-            requested=now,
-            updated=now,
             last_seen=now,
-            history=(),
             image_types=image_types,
         )
         await self.store.create(report, dedupe_radius_m=self.dedupe_radius_m, now_iso=iso(now))
@@ -418,6 +400,50 @@ class ReportsService:
             except OSError:
                 # The report is already gone from every index; a leftover file is only disk.
                 log.exception("report_image_delete_failed", report_id=report_id, kind=kind)
+
+
+def _new_report(
+    report_id: str,
+    hazard: HazardType,
+    now: datetime,
+    *,
+    severity: Severity | None,
+    class_name: str | None,
+    confidence: float | None,
+    box: Box | None,
+    location: GeoPoint | None,
+    session_id: str | None,
+    description: str | None,
+    tags: tuple[str, ...],
+    last_seen: datetime,
+    image_types: dict[str, str],
+) -> Report:
+    """A report as it is first filed, whether a session's tracker or a person filed it."""
+    code = _code(hazard)
+    return Report(
+        id=report_id,
+        code=code,
+        token=keys.class_token(code),
+        service_name=hazard.label,
+        state=ReportState.NEW,
+        severity=severity,
+        class_name=class_name,
+        confidence=confidence,
+        box=box,
+        location=location,
+        session_id=session_id,
+        description=description,
+        tags=tags,
+        duplicate_of=None,
+        duplicates=(),
+        confirmations=0,
+        created_ms=epoch_ms(now),
+        requested=now,
+        updated=now,
+        last_seen=last_seen,
+        history=(),
+        image_types=image_types,
+    )
 
 
 def _checked_id(report_id: str) -> str:

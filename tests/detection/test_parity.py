@@ -63,4 +63,19 @@ def test_matches_ultralytics_predict(model: str, image: str) -> None:
         result.detections, want["boxes_xyxy"], want["confidence"], strict=True
     ):
         assert [got.box.x1, got.box.y1, got.box.x2, got.box.y2] == pytest.approx(box, abs=1.0)
-        assert got.confidence == pytest.approx(score, abs=1e-3)
+        assert got.confidence == pytest.approx(score, abs=_score_tolerance(model))
+    if model.endswith("openvino_model"):
+        # Our OpenVINO runs in f32, so its scores must also equal the f32 ONNX export of the
+        # same weights as tightly as the ONNX layouts equal Ultralytics.
+        fp32 = expected[FP32_TWIN][image]["confidence"]
+        assert [d.confidence for d in result.detections] == pytest.approx(fp32, abs=1e-3)
+
+
+# The IR and this ONNX file were exported from one checkpoint.
+FP32_TWIN = "yolov8n_raw.onnx"
+
+
+def _score_tolerance(model: str) -> float:
+    # Ultralytics ran the IR at OpenVINO's CPU default precision, which is bf16 on CPUs with
+    # AMX: its scores then sit up to a few thousandths from f32 ones. Boxes and classes agree.
+    return 1e-2 if model.endswith("openvino_model") else 1e-3

@@ -101,6 +101,10 @@ class OpenVinoBackend:
                 model,
                 "CPU",
                 {
+                    # OpenVINO's default precision follows the CPU (bf16 where it has AMX), so
+                    # the same image would score differently from host to host; f32 scores
+                    # as ONNX Runtime does, everywhere.
+                    "INFERENCE_PRECISION_HINT": "f32",
                     "NUM_STREAMS": str(concurrency),
                     "INFERENCE_NUM_THREADS": str(threads * concurrency),
                 },

@@ -9,7 +9,9 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from roadhazard import __version__
 from roadhazard.access.service import AccessPolicy
+from roadhazard.media.credentials import CloudinaryCredentials
 from roadhazard.taxonomy.service import load_taxonomy
 
 BUNDLED_MODEL = Path(__file__).parent / "models" / "roadhazard-demo.onnx"
@@ -82,6 +84,40 @@ class Settings(BaseSettings):
     dedupe_radius_m: float = Field(default=25.0, ge=0, le=1000)
     report_retention_days: int = Field(default=365, ge=0, le=36500)
 
+    # image store: local files under data_dir, or Cloudinary when configured
+    cloudinary_url: SecretStr | None = None
+    cloudinary_cloud_name: str | None = None
+    cloudinary_api_key: str | None = None
+    cloudinary_api_secret: SecretStr | None = None
+    cloudinary_api_url: str = Field(default="https://api.cloudinary.com", pattern=r"^https?://")
+    cloudinary_delivery_url: str = Field(
+        default="https://res.cloudinary.com", pattern=r"^https?://"
+    )
+    cloudinary_folder: str = Field(default="roadhazard", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    cloudinary_timeout_s: float = Field(default=20.0, gt=0, le=300)
+
+    # geocoding
+    geocoder_url: str | None = Field(default=None, pattern=r"^https?://")
+    geocoder_user_agent: str = Field(
+        default=f"Roadhazard/{__version__} (+https://github.com/roadhazard/roadhazard)",
+        min_length=8,
+        max_length=200,
+    )
+    geocoder_email: str | None = Field(default=None, max_length=200)
+    geocoder_language: str | None = Field(default=None, max_length=64)
+    geocoder_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    geocoder_min_interval_s: float = Field(default=1.0, ge=0, le=60)
+    geocoder_max_wait_s: float = Field(default=5.0, ge=0, le=60)
+    geocoder_cache_ttl_s: int = Field(default=30 * 24 * 3600, ge=0, le=365 * 24 * 3600)
+    offline_geocoder: bool = True
+
+    # calls to Cloudinary and the geocoder, and the background work that retries them
+    dependency_retries: int = Field(default=3, ge=1, le=10)
+    circuit_failure_threshold: int = Field(default=5, ge=1, le=1000)
+    circuit_reset_s: float = Field(default=30.0, gt=0, le=3600)
+    outbox_poll_s: float = Field(default=1.0, gt=0, le=60)
+    outbox_max_backoff_s: float = Field(default=300.0, ge=1, le=24 * 3600)
+
     @field_validator("model_path")
     @classmethod
     def _check_model_file(cls, value: Path) -> Path:
@@ -111,6 +147,35 @@ class Settings(BaseSettings):
         # Parsed here only to fail at start; ApiKeyError messages never contain a key.
         AccessPolicy.from_config(value.get_secret_value() if value else None, public_reads=True)
         return value
+
+    @model_validator(mode="after")
+    def _check_cloudinary(self) -> Settings:
+        self.cloudinary  # noqa: B018 - parsed here so a bad value fails at start
+        return self
+
+    @cached_property
+    def cloudinary(self) -> CloudinaryCredentials | None:
+        """The Cloudinary account, or None for the local image store."""
+        separate = (self.cloudinary_cloud_name, self.cloudinary_api_key, self.cloudinary_api_secret)
+        if self.cloudinary_url is not None:
+            if any(value is not None for value in separate):
+                raise ValueError(
+                    "set ROADHAZARD_CLOUDINARY_URL or the three ROADHAZARD_CLOUDINARY_CLOUD_NAME,"
+                    " _API_KEY and _API_SECRET settings, not both"
+                )
+            return CloudinaryCredentials.from_url(self.cloudinary_url.get_secret_value())
+        if all(value is None for value in separate):
+            return None
+        if any(value is None for value in separate):
+            raise ValueError(
+                "ROADHAZARD_CLOUDINARY_CLOUD_NAME, _API_KEY and _API_SECRET go together;"
+                " set all three (or ROADHAZARD_CLOUDINARY_URL)"
+            )
+        assert self.cloudinary_cloud_name and self.cloudinary_api_key
+        assert self.cloudinary_api_secret
+        return CloudinaryCredentials(
+            self.cloudinary_cloud_name, self.cloudinary_api_key, self.cloudinary_api_secret
+        )
 
     @cached_property
     def access_policy(self) -> AccessPolicy:

@@ -1,0 +1,1 @@
+"""Local servers that speak the real HTTP protocols of the services Roadhazard depends on."""

@@ -2,7 +2,8 @@
 
 The Cloudinary store and the Nominatim geocoder share this. What counts as transient (worth a
 retry) is decided once, here: a timeout, a refused or dropped connection, a 5xx, a 408, a 429
-and Cloudinary's 420 (their `Retry-After` is honoured). Any other 4xx is permanent: retrying it cannot help.
+and Cloudinary's 420 (their `Retry-After` is honoured). Any other 4xx is permanent: retrying
+cannot help.
 """
 
 from __future__ import annotations
@@ -181,7 +182,9 @@ async def call_with_retries(
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-def retry_after_seconds(value: str | None, now: Callable[[], datetime] | None = None) -> float | None:
+def retry_after_seconds(
+    value: str | None, now: Callable[[], datetime] | None = None
+) -> float | None:
     """Parses Retry-After: delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
     if not value:
         return None

@@ -171,11 +171,11 @@ class Settings(BaseSettings):
                 "ROADHAZARD_CLOUDINARY_CLOUD_NAME, _API_KEY and _API_SECRET go together;"
                 " set all three (or ROADHAZARD_CLOUDINARY_URL)"
             )
-        assert self.cloudinary_cloud_name and self.cloudinary_api_key
-        assert self.cloudinary_api_secret
-        return CloudinaryCredentials(
-            self.cloudinary_cloud_name, self.cloudinary_api_key, self.cloudinary_api_secret
-        )
+        name, key, secret = separate
+        assert name is not None
+        assert key is not None
+        assert secret is not None
+        return CloudinaryCredentials(name, key, secret)
 
     @cached_property
     def access_policy(self) -> AccessPolicy:

@@ -117,6 +117,8 @@ class FaultInjector:
             await asyncio.sleep(self.delay_s)
         if fault is Fault.HANG:
             # Until the test clears the fault (or the server stops): a peer that never answers.
-            while not cleared.is_set():
+            # A threading.Event, set from the test's thread, polled: the fake's loop cannot be
+            # woken from outside it.
+            while not cleared.is_set():  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
         return None

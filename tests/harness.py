@@ -101,3 +101,15 @@ async def eventually(condition: Callable[[], bool], timeout_s: float = 5.0) -> N
             return
         await asyncio.sleep(0.005)
     raise AssertionError("condition not met in time")
+
+
+async def background_settled(resources: Resources, timeout_s: float = 10.0) -> None:
+    """Waits until the app's background workers have emptied every outbox queue."""
+    queues = [worker.outbox for worker in resources.workers]
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while asyncio.get_running_loop().time() < deadline:
+        sizes = [(await outbox.backlog()).size for outbox in queues]
+        if not any(sizes):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("background work did not settle in time")

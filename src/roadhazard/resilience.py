@@ -189,7 +189,8 @@ def retry_after_seconds(
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    # isascii() too: str.isdigit() accepts digits such as "²" that float() then refuses.
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         moment = email.utils.parsedate_to_datetime(value)

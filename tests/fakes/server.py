@@ -85,6 +85,9 @@ class FaultInjector:
             self.fault, self.times = fault, times
             for name, value in options.items():
                 setattr(self, name, value)
+            # Requests hanging on the fault being replaced end with it, rather than wait on an
+            # event that clear() would no longer reach.
+            self._cleared.set()
             self._cleared = threading.Event()
 
     def clear(self) -> None:

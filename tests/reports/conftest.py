@@ -15,12 +15,17 @@ from PIL import Image
 from redis.asyncio import Redis
 
 from roadhazard.detection.engine import Box
+from roadhazard.geocoding.schemas import Address, Place
 from roadhazard.media.service import LocalImageStore
 from roadhazard.redis import EmbeddedRedis, create_client, keys
+from roadhazard.reports.addresses import GEOCODE_QUEUE, AddressJobs, ReportAddresses
 from roadhazard.reports.ids import new_report_id
+from roadhazard.reports.images import IMAGE_QUEUE, ImageJobs, ReportImages
 from roadhazard.reports.models import GeoPoint, Report, Sighting
+from roadhazard.reports.outbox import Outbox
 from roadhazard.reports.service import ReportsService
 from roadhazard.reports.store import ReportStore
+from roadhazard.reports.worker import QueueWorker
 from roadhazard.taxonomy import resolve
 from roadhazard.taxonomy.schemas import HazardType
 
@@ -63,9 +68,75 @@ def images(tmp_path: Path) -> LocalImageStore:
     return LocalImageStore(tmp_path / "images")
 
 
+class GazetteerGeocoder:
+    """A geocoder with a fixed gazetteer: the reports domain's unit tests need answers, not
+    a network (the real GeocodingService against a real HTTP server is tested in
+    tests/geocoding and tests/test_outages.py)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, float] | str] = []
+
+    async def reverse(self, lat: float, lon: float) -> Address | None:
+        self.calls.append((lat, lon))
+        return offline_address(f"Near {lat:.2f},{lon:.2f}") if lat else None
+
+    async def forward(self, query: str, *, limit: int = 5) -> list[Place]:
+        self.calls.append(query)
+        if query == "nowhere":
+            return []
+        return [Place(52.37, 4.89, query, offline_address(query), None, None)][:limit]
+
+
+def offline_address(display_name: str) -> Address:
+    return Address(
+        display_name, None, None, None, None, None, None, None, None, None, source="offline"
+    )
+
+
+@dataclass
+class Background:
+    """This test's background workers, run to completion on demand."""
+
+    workers: tuple[QueueWorker, ...]
+
+    async def run(self) -> None:
+        for _ in range(20):
+            ran = [await worker.run_once() for worker in self.workers]
+            if not any(ran):
+                return
+        raise AssertionError("background work did not settle")
+
+
 @pytest.fixture
-def service(redis: Redis, images: LocalImageStore, clock: Clock) -> ReportsService:
-    return ReportsService(store=ReportStore(redis), images=images, clock=clock)
+def geocoder() -> GazetteerGeocoder:
+    return GazetteerGeocoder()
+
+
+@pytest.fixture
+def report_images(redis: Redis, images: LocalImageStore) -> ReportImages:
+    return ReportImages(Outbox(redis, IMAGE_QUEUE), images, ReportStore(redis), 50_000_000)
+
+
+@pytest.fixture
+def background(
+    redis: Redis, report_images: ReportImages, geocoder: GazetteerGeocoder
+) -> Background:
+    return Background(
+        (
+            QueueWorker(report_images.outbox, ImageJobs(report_images)),
+            QueueWorker(Outbox(redis, GEOCODE_QUEUE), AddressJobs(geocoder, ReportStore(redis))),
+        )
+    )
+
+
+@pytest.fixture
+def service(redis: Redis, report_images: ReportImages, clock: Clock) -> ReportsService:
+    return ReportsService(
+        store=ReportStore(redis),
+        images=report_images,
+        addresses=ReportAddresses(Outbox(redis, GEOCODE_QUEUE)),
+        clock=clock,
+    )
 
 
 def jpeg(width: int = 64, height: int = 48, colour: tuple[int, int, int] = (90, 90, 90)) -> bytes:
@@ -162,7 +233,8 @@ async def assert_consistent(redis: Redis) -> list[Report]:
     actual: dict[str, dict[str, float]] = {}
     async for key in redis.scan_iter(match=f"{keys.REPORTS_PREFIX}*", count=500):
         kind = await redis.type(key)
-        if kind == "zset" and ":geo" not in key:
+        # Queues of background work are not indexes of reports; tests check them on their own.
+        if kind == "zset" and ":geo" not in key and ":queue:" not in key:
             actual[key] = dict(await redis.zrange(key, 0, -1, withscores=True))
     assert {k: v for k, v in actual.items() if v} == expected
     assert set(await redis.zrange(keys.REPORTS_GEO_ALL, 0, -1)) == geo_all

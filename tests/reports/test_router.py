@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import httpx
 import pytest
 
 from roadhazard.deps import Resources
-from roadhazard.media.service import LocalImageStore, StoredImage
-from tests.harness import make_settings, running_app
+from roadhazard.reports.images import PreparedImage, ReportImages
+from tests.harness import background_settled, make_settings, running_app
 from tests.reports.conftest import assert_consistent, jpeg, png, sighting
 
 POTHOLE = {"service_code": "D40", "lat": 52.37, "lon": 4.89, "description": "deep", "tags": ["a"]}
@@ -39,15 +39,28 @@ async def test_manual_report_json_then_read_patch_act_delete(
     assert body["service_name"] == "Pothole"
     assert (body["status"], body["state"], body["severity"]) == ("open", "new", "high")
     assert (body["lat"], body["long"], body["address"]) == (52.37, 4.89, None)
+    assert body["address_status"] == "pending"
     assert body["media_url"] == f"/v1/reports/{report_id}/image"
     assert body["images"] == {
-        "original": {"url": f"/v1/reports/{report_id}/image", "content_type": "image/jpeg"},
+        "original": {
+            "url": f"/v1/reports/{report_id}/image",
+            "content_type": "image/jpeg",
+            "status": "pending",
+            "delivery_url": None,
+            "thumbnail_url": None,
+        },
         "annotated": None,
     }
     assert body["detection"] is None
     assert [h["state"] for h in body["history"]] == ["new"]
 
-    assert (await client.get(f"/v1/reports/{report_id}")).json() == body
+    await background_settled(resources)
+    body = (await client.get(f"/v1/reports/{report_id}")).json()
+    assert body["images"]["original"]["status"] == "stored"
+    # The embedded offline geocoder names the nearest place: Amsterdam's centre.
+    assert body["address_status"] == "resolved"
+    assert body["address_details"]["country_code"] == "NL"
+    assert body["address_details"]["source"] == "offline"
     image_response = await client.get(f"/v1/reports/{report_id}/image")
     assert image_response.headers["content-type"] == "image/jpeg"
     assert image_response.content == jpeg()
@@ -79,7 +92,8 @@ async def test_manual_report_json_then_read_patch_act_delete(
     assert (await client.get(f"/v1/reports/{report_id}/image")).status_code == 404
     assert (await client.delete(f"/v1/reports/{report_id}")).status_code == 404
     assert await assert_consistent(resources.redis) == []
-    assert list(resources.reports.images.root.iterdir()) == []  # type: ignore[attr-defined]
+    await background_settled(resources)
+    assert list(resources.reports.images.store.root.iterdir()) == []  # type: ignore[attr-defined]
 
 
 async def test_manual_report_as_multipart_with_and_without_an_image(
@@ -125,21 +139,24 @@ async def test_bad_manual_reports_are_problems(
     assert await assert_consistent(resources.redis) == []
 
 
-class GatedImages(LocalImageStore):
-    """The real store, holding each write until the test opens the gate."""
+class GatedStaging(ReportImages):
+    """The real staging, holding each request's images until the test opens the gate."""
 
     gate: asyncio.Event
 
-    async def put(self, key: str, data: bytes, content_type: str) -> StoredImage:
+    async def stage(
+        self, report_id: str, images: Sequence[PreparedImage], *, now_ms: int
+    ) -> dict[str, str]:
         await self.gate.wait()
-        return await super().put(key, data, content_type)
+        return await super().stage(report_id, images, now_ms=now_ms)
 
 
 async def test_idempotency_key_replays_refuses_changes_and_in_flight(
     app: tuple[httpx.AsyncClient, Resources],
 ) -> None:
     client, resources = app
-    gated = GatedImages(resources.reports.images.root)  # type: ignore[attr-defined]
+    real = resources.reports.images
+    gated = GatedStaging(real.outbox, real.store, real.reports, real.max_image_pixels)
     gated.gate = asyncio.Event()
     resources.reports.images = gated
     payload = {**POTHOLE, "image": base64.b64encode(jpeg()).decode()}

@@ -18,6 +18,7 @@ from roadhazard.taxonomy import resolve
 from tests.reports.conftest import (
     HERE,
     START,
+    Background,
     Clock,
     assert_consistent,
     jpeg,
@@ -27,10 +28,13 @@ from tests.reports.conftest import (
 
 
 async def test_a_sighting_becomes_a_new_report_with_its_images(
-    service: ReportsService, images: LocalImageStore
+    service: ReportsService, images: LocalImageStore, background: Background
 ) -> None:
     first = sighting(image=jpeg(), confidence=0.7, session_id="S1")
     outcome = await service.create_from_sighting(first)
+    report = await service.get(first.report_id)
+    assert report.image_status == {"original": "pending", "annotated": "pending"}
+    await background.run()
     report = await service.get(first.report_id)
 
     assert outcome.created
@@ -42,6 +46,7 @@ async def test_a_sighting_becomes_a_new_report_with_its_images(
     assert report.session_id == "S1"
     assert report.last_seen == START
     assert report.image_types == {"original": "image/jpeg", "annotated": "image/jpeg"}
+    assert report.image_status == {"original": "stored", "annotated": "stored"}
     original = await images.get(image_key(first.report_id, "original"))
     annotated = await images.get(image_key(first.report_id, "annotated"))
     assert original is not None
@@ -137,7 +142,11 @@ async def test_the_nearest_open_report_is_the_one_linked(service: ReportsService
 
 
 async def test_record_sighting_replaces_the_best_frame(
-    service: ReportsService, images: LocalImageStore, clock: Clock, redis: Redis
+    service: ReportsService,
+    images: LocalImageStore,
+    clock: Clock,
+    redis: Redis,
+    background: Background,
 ) -> None:
     first = sighting(image=jpeg(colour=(0, 0, 0)), confidence=0.5)
     await service.create_from_sighting(first)
@@ -154,6 +163,7 @@ async def test_record_sighting_replaces_the_best_frame(
     assert report.box == Box(1, 2, 30, 40)
     assert report.last_seen == seen
     assert report.updated == clock.now
+    await background.run()
     stored = await images.get(image_key(first.report_id, "original"))
     assert stored is not None
     assert stored.data == better
@@ -187,10 +197,11 @@ async def test_ids_that_are_not_ulids_are_refused(service: ReportsService) -> No
 
 
 async def test_record_sighting_never_replaces_a_better_frame(
-    service: ReportsService, images: LocalImageStore
+    service: ReportsService, images: LocalImageStore, background: Background
 ) -> None:
     first = sighting(image=jpeg(colour=(0, 0, 0)), confidence=0.8)
     await service.create_from_sighting(first)
+    await background.run()
     original = await images.get(image_key(first.report_id, "original"))
 
     await service.record_sighting(
@@ -203,6 +214,7 @@ async def test_record_sighting_never_replaces_a_better_frame(
 
     report = await service.get(first.report_id)
     assert report.confidence == 0.8
+    await background.run()
     stored = await images.get(image_key(first.report_id, "original"))
     assert original is not None
     assert stored is not None

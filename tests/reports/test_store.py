@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from roadhazard.media.service import LocalImageStore, StoredImage
+from roadhazard.media.service import LocalImageStore
 from roadhazard.redis import keys
 from roadhazard.reports.ids import is_report_id, new_report_id, ulid_time_ms
 from roadhazard.reports.models import Report, iso
@@ -18,7 +17,16 @@ from roadhazard.reports.service import ReportsService
 from roadhazard.reports.states import Action
 from roadhazard.reports.store import ReportStore
 from roadhazard.taxonomy import resolve
-from tests.reports.conftest import HERE, START, Clock, assert_consistent, jpeg, north_of, sighting
+from tests.reports.conftest import (
+    HERE,
+    START,
+    Background,
+    Clock,
+    assert_consistent,
+    jpeg,
+    north_of,
+    sighting,
+)
 
 
 def test_ulids_sort_by_time_and_validate() -> None:
@@ -47,6 +55,9 @@ async def test_the_script_writes_the_keys_redis_keys_names(
         keys.reports_by_status("open"),
         keys.reports_by_class("D40"),
         keys.reports_by_session("S9"),
+        # Its address is looked up in the background.
+        keys.report_queue("geocode"),
+        keys.report_job("geocode", made.report_id),
     }
     assert await redis.zscore(keys.REPORTS_BY_TIME, made.report_id) == (
         (await service.get(made.report_id)).created_ms
@@ -58,29 +69,6 @@ def test_a_model_class_name_that_cannot_be_a_key_gets_a_digest_token() -> None:
     token = keys.class_token("pot hole {x}")
     assert token.startswith("x-")
     assert keys.reports_by_class(token)
-
-
-class FailingImages(LocalImageStore):
-    """A real store whose disk is full."""
-
-    async def put(self, key: str, data: bytes, content_type: str) -> StoredImage:
-        raise OSError(28, "No space left on device")
-
-
-async def test_an_image_store_failure_leaves_no_report_behind(
-    redis: Redis, tmp_path: Path, clock: Clock
-) -> None:
-    service = ReportsService(store=ReportStore(redis), images=FailingImages(tmp_path), clock=clock)
-    made = sighting(image=jpeg())
-
-    with pytest.raises(OSError, match="No space"):
-        await service.create_from_sighting(made)
-
-    assert await assert_consistent(redis) == []
-    # The caller's retry, once the disk has room, creates it whole.
-    service.images = LocalImageStore(tmp_path)
-    assert (await service.create_from_sighting(made)).created
-    assert len(await assert_consistent(redis)) == 1
 
 
 async def test_a_script_refused_half_way_writes_nothing(
@@ -105,15 +93,18 @@ async def test_a_script_refused_half_way_writes_nothing(
 
 
 async def test_delete_removes_every_index_entry_the_stats_and_the_images(
-    service: ReportsService, images: LocalImageStore, redis: Redis
+    service: ReportsService, images: LocalImageStore, redis: Redis, background: Background
 ) -> None:
     first = await service.create_from_sighting(sighting(image=jpeg()))
     dup = await service.create_from_sighting(sighting(location=north_of(HERE, 3), image=jpeg()))
     assert dup.duplicate_of == first.report_id
+    await background.run()
+    assert len(list(images.root.iterdir())) == 4
 
     await service.delete(dup.report_id)
     assert (await service.get(first.report_id)).duplicates == ()
     await service.delete(first.report_id)
+    await background.run()
 
     assert await assert_consistent(redis) == []
     assert sorted(p.name for p in images.root.iterdir()) == []

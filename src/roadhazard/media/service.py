@@ -20,6 +20,7 @@ import structlog
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from roadhazard.errors import ContentTooLarge, UnsupportedMediaType
+from roadhazard.health.schemas import CheckResult, CheckStatus
 from roadhazard.media.annotate import Annotation, draw_annotations
 
 log = structlog.get_logger(__name__)
@@ -53,6 +54,14 @@ class ImageStore(Protocol):
     async def get(self, key: str) -> StoredImage | None: ...
 
     async def delete(self, key: str) -> None: ...
+
+    def public_url(self, key: str, *, thumbnail: bool = False) -> str | None:
+        """Where clients can fetch the image directly, or None when only we can serve it."""
+        ...
+
+    async def readiness_check(self) -> CheckResult: ...
+
+    async def aclose(self) -> None: ...
 
 
 def image_key(report_id: str, kind: ImageKind) -> str:
@@ -118,6 +127,27 @@ class LocalImageStore:
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._path(key).unlink, missing_ok=True)
+
+    def public_url(self, key: str, *, thumbnail: bool = False) -> str | None:
+        return None
+
+    async def readiness_check(self) -> CheckResult:
+        writable = await asyncio.to_thread(self._writable)
+        if writable:
+            return CheckResult(status=CheckStatus.HEALTHY, detail="local image directory")
+        return CheckResult(
+            status=CheckStatus.UNHEALTHY, detail="the local image directory is not writable"
+        )
+
+    def _writable(self) -> bool:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return False
+        return os.access(self.root, os.W_OK)
+
+    async def aclose(self) -> None:
+        return None
 
 
 @dataclass(frozen=True)

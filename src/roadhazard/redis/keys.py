@@ -153,3 +153,59 @@ def reports_by_class(class_name: str) -> str:
 def reports_by_session(session_id: str) -> str:
     """Sorted set: the reports a driving session created, scored like `REPORTS_BY_TIME`."""
     return f"{REPORTS_PREFIX}session:{_checked('session id', session_id)}"
+
+
+# Background work on reports (image uploads, geocoding) waits in durable queues beside the
+# reports, in the same slot, so finishing a job and updating its report is one script.
+
+
+def report_queue(queue: str) -> str:
+    """Sorted set: the job ids of one queue, scored by when each is next due (Unix ms)."""
+    return f"{REPORTS_PREFIX}queue:{_checked('queue', queue)}"
+
+
+def report_job(queue: str, job_id: str) -> str:
+    """Hash: one job of a queue (its payload, version and attempts). A job has no TTL: it is
+    part of its report's pending state, and is removed when done or when the report goes."""
+    return f"{REPORTS_PREFIX}job:{_checked('queue', queue)}:{_checked('job id', job_id)}"
+
+
+# Rate limits
+
+
+def rate_limit_counter(group: str, identity: str) -> str:
+    """Hash: one client's request counts in one rate-limit group, this window's and the last.
+
+    Each client and group is its own hash tag, so clients spread across a cluster. The identity
+    (an API key's id or a client IP) is hashed: an IP address has no business in a key name.
+    """
+    return f"{PREFIX}{{rl:{_checked('rate limit group', group)}:{_digest(identity)}}}"
+
+
+# Geocoding
+
+GEOCODER_NEXT_SLOT = f"{PREFIX}geocoder:next_slot"
+"""String: when (Redis server time, Unix ms) the next request to the online geocoder may go.
+Shared by every worker, so together they keep the provider's rate limit; its TTL ends as soon
+as the slot lies in the past, when it no longer holds anything."""
+
+
+def _coordinate(value: float) -> str:
+    # 4 decimals is about 11 m; `+ 0.0` turns -0.0 into 0.0, so both spell one key.
+    return f"{round(value, 4) + 0.0:.4f}"
+
+
+def geocode_reverse(lat: float, lon: float, language: str | None) -> str:
+    """String: the cached address (JSON, or `null` for "no address here") near a point.
+
+    Points within the same 4-decimal cell share it; the language is part of the key because
+    the provider answers in it. TTL: `geocoder_cache_ttl_s` (shorter for `null`)."""
+    lang = _digest(language or "")[:16]
+    return f"{PREFIX}geocode:reverse:{lang}:{_coordinate(lat)}:{_coordinate(lon)}"
+
+
+def geocode_forward(normalized_query: str, limit: int, language: str | None) -> str:
+    """String: the cached places (a JSON list) for a normalized search text, limit and language.
+    TTL: `geocoder_cache_ttl_s` (shorter for an empty list)."""
+    parts = "\n".join((str(limit), language or "", normalized_query))
+    return f"{PREFIX}geocode:search:{_digest(parts)}"

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from roadhazard.detection.engine import Box
+from roadhazard.geocoding.schemas import Address
 from roadhazard.reports.states import ReportState, ReportStatus, status_of
 from roadhazard.taxonomy.schemas import HazardType, Severity
 
@@ -55,6 +56,7 @@ class ManualReport:
     tags: tuple[str, ...] = ()
     severity: Severity | None = None
     image: bytes | None = None
+    address: str | None = None
 
     def fingerprint(self) -> str:
         """What makes two requests "the same" for an Idempotency-Key."""
@@ -66,6 +68,7 @@ class ManualReport:
             "tags": list(self.tags),
             "severity": self.severity.value if self.severity else None,
             "image": hashlib.sha256(self.image).hexdigest() if self.image is not None else None,
+            "address": self.address,
         }
         encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(encoded.encode()).hexdigest()
@@ -124,6 +127,10 @@ class Report:
     last_seen: datetime
     history: tuple[Transition, ...]
     image_types: dict[str, str] = field(default_factory=dict)
+    image_status: dict[str, str] = field(default_factory=dict)
+    address: Address | None = None
+    address_status: str = ""
+    address_query: str | None = None
 
     @property
     def status(self) -> ReportStatus:
@@ -159,6 +166,11 @@ class Report:
             "last_seen_ms": str(epoch_ms(self.last_seen)),
             "image_original": self.image_types.get("original", ""),
             "image_annotated": self.image_types.get("annotated", ""),
+            "image_original_status": self.image_status.get("original", ""),
+            "image_annotated_status": self.image_status.get("annotated", ""),
+            "address": self.address.to_json() if self.address else "",
+            "address_status": self.address_status,
+            "address_query": self.address_query or "",
         }
 
     @classmethod
@@ -201,7 +213,21 @@ class Report:
                 for item in _json_list(raw.get("history"))
             ),
             image_types=images,
+            # Reports written before images had a status were stored synchronously.
+            image_status={kind: raw.get(f"image_{kind}_status") or "stored" for kind in images},
+            address=_address(raw.get("address")),
+            address_status=raw.get("address_status", ""),
+            address_query=raw.get("address_query") or None,
         )
+
+
+def _address(raw: str | None) -> Address | None:
+    if not raw:
+        return None
+    try:
+        return Address.from_json(raw)
+    except ValueError:
+        return None
 
 
 def _json_list(raw: str | None) -> list[Any]:

@@ -12,11 +12,13 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import RedirectResponse
 
 from roadhazard.access.dependencies import require
 from roadhazard.access.service import Role
 from roadhazard.deps import ReportsServiceDep, SettingsDep
 from roadhazard.errors import Unprocessable, validate_body_fields
+from roadhazard.reports.images import ImageSource
 from roadhazard.reports.listing import BoundingBox, ReportQuery
 from roadhazard.reports.models import GeoPoint, ManualReport, ReportChanges
 from roadhazard.reports.schemas import (
@@ -122,7 +124,8 @@ async def list_reports(
     )
     page = await service.list(query)
     return ReportListOut(
-        reports=[ReportOut.from_report(r) for r in page.reports], next_cursor=page.next_cursor
+        reports=[ReportOut.from_report(r, service.public_url) for r in page.reports],
+        next_cursor=page.next_cursor,
     )
 
 
@@ -144,20 +147,28 @@ async def report_stats(service: ReportsServiceDep) -> ReportStatsOut:
 
 @read_router.get("/{report_id}", response_model=ReportOut, responses=problem_responses(404))
 async def get_report(report_id: str, service: ReportsServiceDep) -> ReportOut:
-    return ReportOut.from_report(await service.get(report_id))
+    return ReportOut.from_report(await service.get(report_id), service.public_url)
 
 
 _IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/jpeg": {}, "image/png": {}}, "description": "The image."},
+    307: {"description": "The image store serves it: follow `Location` (Cloudinary)."},
     **problem_responses(404),
 }
 
 
+def _image_response(source: ImageSource) -> Response:
+    if source.redirect_url is not None:
+        return RedirectResponse(source.redirect_url, status_code=307)
+    assert source.image is not None
+    return Response(source.image.data, media_type=source.image.content_type)
+
+
 @read_router.get("/{report_id}/image", response_class=Response, responses=_IMAGE_RESPONSES)
 async def get_image(report_id: str, service: ReportsServiceDep) -> Response:
-    """The frame the report was made from, as uploaded."""
-    image = await service.image(report_id, "original")
-    return Response(image.data, media_type=image.content_type)
+    """The frame the report was made from, as uploaded; while its upload to the image store
+    is pending it is served from the queue, so it is available as soon as the report is."""
+    return _image_response(await service.image(report_id, "original"))
 
 
 @read_router.get(
@@ -165,8 +176,7 @@ async def get_image(report_id: str, service: ReportsServiceDep) -> Response:
 )
 async def get_annotated_image(report_id: str, service: ReportsServiceDep) -> Response:
     """The frame with the hazard's box and label drawn (JPEG)."""
-    image = await service.image(report_id, "annotated")
-    return Response(image.data, media_type=image.content_type)
+    return _image_response(await service.image(report_id, "annotated"))
 
 
 async def _manual_input(
@@ -204,6 +214,7 @@ def _manual_report(image: bytes | None, fields: dict[str, Any]) -> ManualReport:
         tags=tuple(data.tags),
         severity=data.severity,
         image=image,
+        address=data.address,
     )
 
 
@@ -231,7 +242,7 @@ async def create_report(
     status, body = await service.create_manual(
         draft,
         idempotency_key=idempotency_key,
-        render=lambda report: ReportOut.from_report(report).model_dump_json(),
+        render=lambda report: ReportOut.from_report(report, service.public_url).model_dump_json(),
     )
     report_id = json.loads(body)["service_request_id"]
     return Response(
@@ -253,12 +264,12 @@ async def patch_report(
         tags=tuple(patch.tags or ()),
         severity=patch.severity,
     )
-    return ReportOut.from_report(await service.update(report_id, changes))
+    return ReportOut.from_report(await service.update(report_id, changes), service.public_url)
 
 
 def _action_route(action: Action) -> None:
     async def act(report_id: str, service: ReportsServiceDep) -> ReportOut:
-        return ReportOut.from_report(await service.act(report_id, action))
+        return ReportOut.from_report(await service.act(report_id, action), service.public_url)
 
     act.__name__ = f"{action.value}_report"
     act.__doc__ = f"Moves the report to '{action.value}'; 409 when its state does not allow it."

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -14,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from roadhazard.geocoding.schemas import AddressOut
 from roadhazard.reports.models import Report
 from roadhazard.reports.states import ReportState, ReportStatus
 from roadhazard.taxonomy.schemas import Severity
@@ -42,9 +44,27 @@ class DetectionOut(BaseModel):
     box: BoxOut = Field(description="In original image pixels.")
 
 
+# Where the image store serves an image itself (Cloudinary): (report id, kind, thumbnail).
+PublicUrl = Callable[[str, str, bool], str | None]
+
+
+def _no_public_url(report_id: str, kind: str, thumbnail: bool) -> str | None:
+    return None
+
+
 class ImageRef(BaseModel):
-    url: str
+    url: str = Field(description="This API's URL of the image; it works in every status.")
     content_type: str
+    status: Literal["pending", "stored", "failed"] = Field(
+        description="pending: accepted, not yet in the image store (it is retried until it "
+        "is); stored; failed: the image store refused the file."
+    )
+    delivery_url: str | None = Field(
+        default=None, description="The image store's own URL (Cloudinary), once stored."
+    )
+    thumbnail_url: str | None = Field(
+        default=None, description="A small rendition from the image store, once stored."
+    )
 
 
 class ImagesOut(BaseModel):
@@ -65,7 +85,14 @@ class ReportOut(BaseModel):
     state: ReportState
     lat: float | None
     long: float | None
-    address: str | None = None
+    address: str | None = Field(
+        default=None, description="The address found by geocoding; null until it is found."
+    )
+    address_details: AddressOut | None = None
+    address_status: Literal["pending", "resolved", "not_found"] | None = Field(
+        default=None,
+        description="pending: geocoding is queued (retried while the geocoder is down).",
+    )
     media_url: str | None
     requested_datetime: datetime
     updated_datetime: datetime
@@ -82,7 +109,7 @@ class ReportOut(BaseModel):
     history: list[TransitionOut]
 
     @classmethod
-    def from_report(cls, report: Report) -> ReportOut:
+    def from_report(cls, report: Report, public_url: PublicUrl = _no_public_url) -> ReportOut:
         detection = None
         if report.class_name is not None and report.confidence is not None and report.box:
             box = report.box
@@ -92,11 +119,12 @@ class ReportOut(BaseModel):
                 box=BoxOut(x1=box.x1, y1=box.y1, x2=box.x2, y2=box.y2),
             )
         refs = {
-            kind: ImageRef(url=image_url(report.id, kind), content_type=content_type)
+            kind: _image_ref(report, kind, content_type, public_url)
             for kind, content_type in report.image_types.items()
         }
         media = refs.get("original") or refs.get("annotated")
         location = report.location
+        address = report.address
         return cls(
             service_request_id=report.id,
             service_code=report.code,
@@ -105,7 +133,10 @@ class ReportOut(BaseModel):
             state=report.state,
             lat=location.lat if location else None,
             long=location.lon if location else None,
-            media_url=media.url if media else None,
+            address=address.display_name if address else None,
+            address_details=AddressOut.from_address(address) if address else None,
+            address_status=_address_status(report.address_status),
+            media_url=(media.delivery_url or media.url) if media else None,
             requested_datetime=report.requested,
             updated_datetime=report.updated,
             description=report.description,
@@ -120,6 +151,24 @@ class ReportOut(BaseModel):
             last_seen=report.last_seen,
             history=[TransitionOut(state=t.state, at=t.at) for t in report.history],
         )
+
+
+def _image_ref(report: Report, kind: str, content_type: str, public_url: PublicUrl) -> ImageRef:
+    status = report.image_status.get(kind, "stored")
+    stored = status == "stored"
+    return ImageRef(
+        url=image_url(report.id, kind),
+        content_type=content_type,
+        status=status,
+        delivery_url=public_url(report.id, kind, False) if stored else None,
+        thumbnail_url=public_url(report.id, kind, True) if stored else None,
+    )
+
+
+def _address_status(raw: str) -> Literal["pending", "resolved", "not_found"] | None:
+    if raw in ("pending", "resolved", "not_found"):
+        return raw  # type: ignore[return-value]
+    return None
 
 
 class ReportListOut(BaseModel):
@@ -156,6 +205,13 @@ class ManualReportIn(BaseModel):
     description: str | None = Field(default=None, max_length=MAX_DESCRIPTION)
     tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
     severity: Severity | None = None
+    address: str | None = Field(
+        default=None,
+        min_length=3,
+        max_length=300,
+        description="Where the hazard is, as text, when there is no lat/lon: the position is "
+        "then found by forward geocoding after the report is filed.",
+    )
 
     _tags = field_validator("tags", mode="before")(_split_tags)
 

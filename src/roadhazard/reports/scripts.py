@@ -99,6 +99,39 @@ local function store(key, r)
   end
   redis.call('HSET', key, unpack(flat))
 end
+
+local function pairs_from(first)
+  local given = {{}}
+  for i = first, #ARGV, 2 do given[ARGV[i]] = ARGV[i + 1] end
+  return given
+end
+
+-- Changes the given fields of a report, keeping its stats and indexes in step.
+local function apply_update(key, given, now)
+  local r = load(key)
+  if not r then return 0 end
+  if given.last_seen_ms and tonumber(given.last_seen_ms) <= tonumber(r.last_seen_ms) then
+    given.last_seen = nil
+    given.last_seen_ms = nil
+  end
+  local after = {{}}
+  for name, value in pairs(r) do after[name] = value end
+  local changes = {{'updated', now}}
+  for name, value in pairs(given) do
+    after[name] = value
+    changes[#changes + 1] = name
+    changes[#changes + 1] = value
+  end
+  local problem = invalid(after)
+  if problem then return redis.error_reply('invalid update: ' .. problem) end
+  local moved = given.lat ~= nil or given.lon ~= nil
+  if moved then index(r, false) end
+  count(r, -1)
+  count(after, 1)
+  redis.call('HSET', key, unpack(changes))
+  if moved then index(after, true) end
+  return 1
+end
 """
 
 # ARGV: prefix, dedupe radius in metres (0: off), now (ISO), then field/value pairs.
@@ -177,32 +210,11 @@ return {'ok', old}
 
 # ARGV: prefix, now (ISO), then field/value pairs (description, tags, severity; for a new best
 # frame confidence, conf_micros, box, image_* and last_seen/last_seen_ms, which only move
-# forward). Returns 1, or 0 when the report is gone.
+# forward; a position found by geocoding). Returns 1, or 0 when the report is gone.
 UPDATE = (
     _COMMON
     + """
-local r = load(KEYS[1])
-if not r then return 0 end
-local given = {}
-for i = 3, #ARGV, 2 do given[ARGV[i]] = ARGV[i + 1] end
-if given.last_seen_ms and tonumber(given.last_seen_ms) <= tonumber(r.last_seen_ms) then
-  given.last_seen = nil
-  given.last_seen_ms = nil
-end
-local after = {}
-for name, value in pairs(r) do after[name] = value end
-local changes = {'updated', ARGV[2]}
-for name, value in pairs(given) do
-  after[name] = value
-  changes[#changes + 1] = name
-  changes[#changes + 1] = value
-end
-local problem = invalid(after)
-if problem then return redis.error_reply('invalid update: ' .. problem) end
-count(r, -1)
-count(after, 1)
-redis.call('HSET', KEYS[1], unpack(changes))
-return 1
+return apply_update(KEYS[1], pairs_from(3), ARGV[2])
 """
 )
 
@@ -273,5 +285,60 @@ local record = cjson.decode(raw)
 if record.token ~= ARGV[1] or record.state ~= 'in_flight' then return 0 end
 record.lease_until = '0'
 redis.call('SET', KEYS[1], cjson.encode(record), 'KEEPTTL')
+return 1
+"""
+
+
+# Durable job queues (see roadhazard.reports.outbox). KEYS[1] is the job's hash, KEYS[2] its
+# queue. A job's `version` grows each time it is staged again, so a worker that finishes an
+# older version of the job (a better frame arrived, the report was deleted) changes nothing.
+
+# ARGV: job id, due (ms), now (ms), then field/value pairs. Returns the new version.
+JOB_STAGE = """
+local version = tonumber(redis.call('HGET', KEYS[1], 'version') or '0') + 1
+redis.call('DEL', KEYS[1])
+local fields = {'version', version, 'attempts', 0, 'staged_ms', ARGV[3]}
+for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[1], unpack(fields))
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+return version
+"""
+
+# KEYS[1] is the queue. ARGV: now (ms), lease end (ms), limit. Returns the due job ids, each
+# now leased: another worker skips it until the lease ends, and a crashed worker's job comes
+# back when it does.
+JOB_CLAIM = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], ARGV[2], id) end
+return ids
+"""
+
+# KEYS[3] is the job's report. ARGV: prefix, job id, version, now (ISO), then report fields to
+# set. Returns 1 (done, report updated), 0 (done, the report is gone), -1 (stale version).
+JOB_DONE = (
+    _COMMON
+    + """
+if redis.call('HGET', KEYS[1], 'version') ~= ARGV[3] then return -1 end
+local result = 0
+local given = pairs_from(5)
+if next(given) then
+  result = apply_update(KEYS[3], given, ARGV[4])
+  if type(result) == 'table' then return result end
+elseif redis.call('EXISTS', KEYS[3]) == 1 then
+  result = 1
+end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[2])
+return result
+"""
+)
+
+# ARGV: job id, version, next due (ms), the error. Returns 1, or 0 for a stale version (the job
+# was staged again meanwhile and is already due).
+JOB_RETRY = """
+if redis.call('HGET', KEYS[1], 'version') ~= ARGV[2] then return 0 end
+redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('HSET', KEYS[1], 'last_error', ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 return 1
 """

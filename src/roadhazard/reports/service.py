@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -18,19 +18,11 @@ import structlog
 
 from roadhazard.detection.engine import Box
 from roadhazard.errors import Conflict, NotFound, Unprocessable
-from roadhazard.media.annotate import Annotation
-from roadhazard.media.service import (
-    IMAGE_KINDS,
-    ImageKind,
-    ImageStore,
-    StoredImage,
-    image_key,
-    inspect_image,
-    render_annotated,
-    sniff_content_type,
-)
+from roadhazard.media.service import IMAGE_KINDS, ImageKind, inspect_image
 from roadhazard.redis import keys
+from roadhazard.reports.addresses import ReportAddresses
 from roadhazard.reports.ids import is_report_id, new_report_id
+from roadhazard.reports.images import ImageSource, ImageStatus, PreparedImage, ReportImages
 from roadhazard.reports.listing import ReportPage, ReportQuery, list_reports
 from roadhazard.reports.models import (
     GeoPoint,
@@ -79,14 +71,21 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _no_wake() -> None:
+    return None
+
+
 @dataclass
 class ReportsService:
     store: ReportStore
-    images: ImageStore
+    images: ReportImages
+    addresses: ReportAddresses
     dedupe_radius_m: float = 25.0
     retention_days: int = 365
     max_image_pixels: int = 50_000_000
     clock: Clock = utc_now
+    # Called once background work is staged, so this process's workers start on it at once.
+    on_staged: Callable[[], None] = _no_wake
     purge_interval_s: float = 3600.0
     _retention_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
@@ -100,14 +99,15 @@ class ReportsService:
             return ReportOutcome(report_id, False, existing.duplicate_of)
         now = self.clock()
         hazard = sighting.hazard
-        image_types = await self._put_images(
+        prepared = await self.images.prepare_frame(
             report_id,
             sighting.image,
-            _code(hazard),
-            hazard.label,
-            sighting.confidence,
-            sighting.box,
+            label=hazard.label,
+            code=_code(hazard),
+            confidence=sighting.confidence,
+            box=sighting.box,
         )
+        background = await self._stage(report_id, prepared, sighting.location, None)
         report = _new_report(
             report_id,
             hazard,
@@ -121,11 +121,12 @@ class ReportsService:
             description=sighting.description,
             tags=sighting.tags,
             last_seen=sighting.seen_at,
-            image_types=image_types,
+            background=background,
         )
         created, duplicate_of = await self.store.create(
             report, dedupe_radius_m=self.dedupe_radius_m, now_iso=iso(now)
         )
+        self.on_staged()
         return ReportOutcome(report_id, created, duplicate_of)
 
     async def record_sighting(
@@ -145,18 +146,25 @@ class ReportsService:
         # finish in either order; that window is the width of one image write.
         if report.confidence is not None and confidence <= report.confidence:
             return
-        image_types = await self._put_images(
-            report_id, image, report.code, report.service_name, confidence, box
+        prepared = await self.images.prepare_frame(
+            report_id,
+            image,
+            label=report.service_name,
+            code=report.code,
+            confidence=confidence,
+            box=box,
         )
+        now = self.clock()
         fields = {
             "confidence": repr(float(confidence)),
             "conf_micros": micros(confidence),
             "box": box_json(box),
             "last_seen": iso(seen_at),
             "last_seen_ms": str(epoch_ms(seen_at)),
-            **{f"image_{kind}": content for kind, content in image_types.items()},
+            **await self.images.stage(report_id, prepared, now_ms=epoch_ms(now)),
         }
-        await self.store.update(report_id, fields, iso(self.clock()))
+        await self.store.update(report_id, fields, iso(now))
+        self.on_staged()
 
     # The HTTP API
 
@@ -207,11 +215,11 @@ class ReportsService:
         existing = await self.store.get(report_id)
         if existing is not None:
             return existing
-        image_types: dict[str, str] = {}
+        prepared: list[PreparedImage] = []
         if draft.image is not None:
             info = await inspect_image(draft.image, self.max_image_pixels)
-            await self.images.put(image_key(report_id, "original"), draft.image, info.content_type)
-            image_types["original"] = info.content_type
+            prepared.append(PreparedImage("original", draft.image, info.content_type))
+        background = await self._stage(report_id, prepared, draft.location, draft.address)
         now = self.clock()
         hazard = draft.hazard
         report = _new_report(
@@ -227,9 +235,10 @@ class ReportsService:
             description=draft.description,
             tags=draft.tags,
             last_seen=now,
-            image_types=image_types,
+            background=background,
         )
         await self.store.create(report, dedupe_radius_m=self.dedupe_radius_m, now_iso=iso(now))
+        self.on_staged()
         return await self.get(report_id)
 
     async def get(self, report_id: str) -> Report:
@@ -270,18 +279,25 @@ class ReportsService:
     async def delete(self, report_id: str) -> None:
         if not is_report_id(report_id) or not await self.store.delete(report_id):
             raise NotFound(f"There is no report {report_id}.")
-        await self._delete_images(report_id)
+        await self._forget(report_id)
 
-    async def image(self, report_id: str, kind: ImageKind) -> StoredImage:
+    async def image(self, report_id: str, kind: ImageKind) -> ImageSource:
         report = await self.get(report_id)
-        stored = (
-            await self.images.get(image_key(report.id, kind))
-            if kind in report.image_types
-            else None
-        )
-        if stored is None:
+        content_type = report.image_types.get(kind)
+        source = None
+        if content_type is not None:
+            status = ImageStatus(report.image_status.get(kind, ImageStatus.STORED.value))
+            source = await self.images.source(report.id, kind, content_type, status)
+        if source is None:
             raise NotFound(f"Report {report_id} has no {kind} image.")
-        return StoredImage(stored.data, report.image_types[kind])
+        return source
+
+    def public_url(self, report_id: str, kind: str, thumbnail: bool) -> str | None:
+        """The image store's own URL of a stored image (Cloudinary), or None."""
+        for known in IMAGE_KINDS:
+            if kind == known:
+                return self.images.public_url(report_id, known, thumbnail=thumbnail)
+        return None
 
     async def stats(self) -> ReportStats:
         counters = await self.store.stats()
@@ -324,7 +340,7 @@ class ReportsService:
             for report_id in expired:
                 # Another process may purge the same report first: that is fine.
                 if await self.store.delete(report_id):
-                    await self._delete_images(report_id)
+                    await self._forget(report_id)
                     purged += 1
             if len(expired) < PURGE_BATCH:
                 break
@@ -357,49 +373,32 @@ class ReportsService:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), self.purge_interval_s)
 
-    # Images
+    # Background work
 
-    async def _put_images(
+    async def _stage(
         self,
         report_id: str,
-        image: bytes | None,
-        code: str,
-        label: str,
-        confidence: float,
-        box: Box,
+        images: Sequence[PreparedImage],
+        location: GeoPoint | None,
+        address_query: str | None,
     ) -> dict[str, str]:
-        """Writes the frame and its annotated render; returns their content types by kind."""
-        if image is None:
-            return {}
-        content_type = sniff_content_type(image)
-        if content_type is None:
-            log.warning("sighting_image_not_stored", report_id=report_id, reason="unknown_type")
-            return {}
-        await self.images.put(image_key(report_id, "original"), image, content_type)
-        types = {"original": content_type}
-        annotation = Annotation(
-            # A stable colour per class, whatever ids the model gave its classes.
-            class_id=sum(code.encode()),
-            label=label,
-            confidence=confidence,
-            x1=box.x1,
-            y1=box.y1,
-            x2=box.x2,
-            y2=box.y2,
+        """Stages the report's uploads and geocoding before the report itself is written, so
+        a report never exists without the jobs that complete it."""
+        now_ms = epoch_ms(self.clock())
+        fields = await self.images.stage(report_id, images, now_ms=now_ms)
+        fields |= await self.addresses.stage(
+            report_id, location=location, query=address_query, now_ms=now_ms
         )
-        rendered = await render_annotated(image, [annotation], self.max_image_pixels)
-        if rendered is not None:
-            await self.images.put(image_key(report_id, "annotated"), rendered, "image/jpeg")
-            types["annotated"] = "image/jpeg"
-        return types
+        if address_query:
+            fields["address_query"] = address_query
+        return fields
 
-    async def _delete_images(self, report_id: str) -> None:
-        for kind in IMAGE_KINDS:
-            try:
-                await self.images.delete(image_key(report_id, kind))
-            except OSError:
-                # The report is already gone from every index; a leftover file is only disk.
-                log.exception("report_image_delete_failed", report_id=report_id, kind=kind)
+    async def _forget(self, report_id: str) -> None:
+        """After a delete: the images go from the store, pending geocoding is dropped."""
+        now_ms = epoch_ms(self.clock())
+        await self.images.stage_removal(report_id, now_ms=now_ms)
+        await self.addresses.cancel(report_id)
+        self.on_staged()
 
 
 def _new_report(
@@ -416,7 +415,7 @@ def _new_report(
     description: str | None,
     tags: tuple[str, ...],
     last_seen: datetime,
-    image_types: dict[str, str],
+    background: dict[str, str],
 ) -> Report:
     """A report as it is first filed, whether a session's tracker or a person filed it."""
     code = _code(hazard)
@@ -442,7 +441,18 @@ def _new_report(
         updated=now,
         last_seen=last_seen,
         history=(),
-        image_types=image_types,
+        image_types={
+            kind: background[f"image_{kind}"]
+            for kind in ("original", "annotated")
+            if f"image_{kind}" in background
+        },
+        image_status={
+            kind: background[f"image_{kind}_status"]
+            for kind in ("original", "annotated")
+            if f"image_{kind}_status" in background
+        },
+        address_status=background.get("address_status", ""),
+        address_query=background.get("address_query"),
     )
 
 

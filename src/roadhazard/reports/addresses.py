@@ -1,0 +1,124 @@
+"""A report's address, found after the report is stored, never while a client waits.
+
+Filing a report stages a job: reverse geocoding for a report with a position, forward
+geocoding for a manual report that gave only an address. The worker runs it through the
+geocoding service; while the geocoder is slow or down the address stays empty (`pending`)
+and the job is retried, until the address is written onto the report.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+import structlog
+
+from roadhazard.geocoding.schemas import Address, Place
+from roadhazard.reports.models import GeoPoint
+from roadhazard.reports.outbox import Job, Outbox
+from roadhazard.reports.store import ReportStore
+from roadhazard.reports.worker import RetryLater, wall_ms
+
+log = structlog.get_logger(__name__)
+
+GEOCODE_QUEUE = "geocode"
+ORPHAN_GRACE_MS = 5 * 60 * 1000
+
+
+class AddressStatus(enum.StrEnum):
+    PENDING = "pending"
+    RESOLVED = "resolved"
+    NOT_FOUND = "not_found"  # the geocoder knows no address there (or for that text)
+
+
+class Geocoder(Protocol):
+    """What the reports domain needs of roadhazard.geocoding.service.GeocodingService."""
+
+    async def reverse(self, lat: float, lon: float) -> Address | None: ...
+
+    async def forward(self, query: str, *, limit: int = 5) -> list[Place]: ...
+
+
+@dataclass
+class ReportAddresses:
+    outbox: Outbox
+
+    async def stage(
+        self,
+        report_id: str,
+        *,
+        location: GeoPoint | None,
+        query: str | None,
+        now_ms: int,
+    ) -> dict[str, str]:
+        """Queues the lookup the report needs; returns its report fields (none if no lookup)."""
+        if location is not None:
+            fields = {"op": "reverse", "report_id": report_id}
+        elif query:
+            fields = {"op": "forward", "report_id": report_id, "query": query}
+        else:
+            return {}
+        await self.outbox.stage(report_id, fields, now_ms=now_ms)
+        return {"address_status": AddressStatus.PENDING.value}
+
+    async def cancel(self, report_id: str) -> None:
+        await self.outbox.remove(report_id)
+
+
+@dataclass
+class AddressJobs:
+    """The worker's handler for the geocode queue."""
+
+    geocoder: Geocoder
+    reports: ReportStore
+    clock_ms: Callable[[], int] = wall_ms
+
+    async def handle(self, job: Job) -> Mapping[str, str]:
+        report = await self.reports.get(job.fields["report_id"])
+        if report is None:
+            if self.clock_ms() - job.staged_ms < ORPHAN_GRACE_MS:
+                raise RetryLater("the report is not written yet", delay_s=2.0)
+            return {}
+        if job.fields.get("op") == "forward":
+            return await self._forward(job.fields.get("query", ""))
+        if report.location is None:
+            return {"address_status": ""}
+        # GeocoderUnavailable propagates: the worker retries after its Retry-After.
+        address = await self.geocoder.reverse(report.location.lat, report.location.lon)
+        return _address_fields(address)
+
+    async def _forward(self, query: str) -> Mapping[str, str]:
+        places = await self.geocoder.forward(query, limit=1)
+        if not places:
+            log.info("report_address_not_found")
+            return {"address_status": AddressStatus.NOT_FOUND.value}
+        place = places[0]
+        return {
+            "lat": repr(place.lat),
+            "lon": repr(place.lon),
+            **_address_fields(place.address or _bare_address(place)),
+        }
+
+
+def _address_fields(address: Address | None) -> dict[str, str]:
+    if address is None:
+        return {"address": "", "address_status": AddressStatus.NOT_FOUND.value}
+    return {"address": address.to_json(), "address_status": AddressStatus.RESOLVED.value}
+
+
+def _bare_address(place: Place) -> Address:
+    return Address(
+        display_name=place.display_name,
+        road=None,
+        house_number=None,
+        suburb=None,
+        city=None,
+        county=None,
+        state=None,
+        postcode=None,
+        country=None,
+        country_code=None,
+        source="nominatim",
+    )

@@ -80,6 +80,19 @@ class Unprocessable(RoadhazardError):
         self.errors = errors or []
 
 
+class TooManyRequests(RoadhazardError):
+    """The client used up its rate limit; it may retry after `retry_after` s."""
+
+    status = 429
+    problem = "too-many-requests"
+
+    def __init__(
+        self, detail: str, *, retry_after: int, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(detail, headers={**(headers or {}), "Retry-After": str(retry_after)})
+        self.retry_after = retry_after
+
+
 class ServiceUnavailable(RoadhazardError):
     """The service cannot take the work now; the client should retry after `retry_after` s."""
 

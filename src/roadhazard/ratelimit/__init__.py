@@ -1,0 +1,28 @@
+"""Per-client rate limits, counted in Redis so that every worker process shares them."""
+
+from __future__ import annotations
+
+from roadhazard.ratelimit.dependencies import (
+    DetectRateLimit,
+    FramesRateLimit,
+    ReadsRateLimit,
+    ReportsRateLimit,
+    rate_limit,
+    rate_limit_headers,
+)
+from roadhazard.ratelimit.identity import client_identity
+from roadhazard.ratelimit.limiter import RATE_GROUPS, RateDecision, RateGroup, RateLimiter
+
+__all__ = [
+    "RATE_GROUPS",
+    "DetectRateLimit",
+    "FramesRateLimit",
+    "RateDecision",
+    "RateGroup",
+    "RateLimiter",
+    "ReadsRateLimit",
+    "ReportsRateLimit",
+    "client_identity",
+    "rate_limit",
+    "rate_limit_headers",
+]

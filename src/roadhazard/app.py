@@ -18,16 +18,24 @@ from roadhazard.detection.postprocess import Thresholds
 from roadhazard.detection.router import router as detection_router
 from roadhazard.detection.service import DetectionService, DetectorLoader
 from roadhazard.errors import install_error_handlers
+from roadhazard.geocoding.router import router as geocoding_router
+from roadhazard.geocoding.service import GeocodingService
 from roadhazard.health.router import router as health_router
 from roadhazard.health.service import ReadinessRegistry
 from roadhazard.health.version import resolve_version
 from roadhazard.logging import configure_logging
-from roadhazard.media.service import LocalImageStore
+from roadhazard.media.cloudinary import CloudinaryImageStore
+from roadhazard.media.service import ImageStore, LocalImageStore
 from roadhazard.redis import open_redis, redis_readiness_check
+from roadhazard.reports.addresses import GEOCODE_QUEUE, AddressJobs, ReportAddresses
+from roadhazard.reports.images import IMAGE_QUEUE, ImageJobs, ReportImages
+from roadhazard.reports.outbox import Outbox, readiness_with_backlog
 from roadhazard.reports.router import router as reports_router
 from roadhazard.reports.service import ReportsService
 from roadhazard.reports.store import ReportStore
+from roadhazard.reports.worker import QueueWorker, WorkerOptions, wall_ms
 from roadhazard.request_context import RequestIdMiddleware
+from roadhazard.resilience import CircuitBreaker, RetryPolicy
 from roadhazard.sessions.router import router as sessions_router
 from roadhazard.sessions.service import SessionService, TrackingDefaults
 from roadhazard.sessions.store import SessionStore
@@ -73,8 +81,12 @@ def create_app(settings: Settings, *, detector_loader: DetectorLoader | None = N
                 yield
             finally:
                 resources.readiness.mark_shutting_down()
+                for worker in resources.workers:
+                    await worker.drain(settings.shutdown_drain_s)
                 await resources.reports.aclose()
                 await resources.detection.aclose()
+                await resources.geocoding.aclose()
+                await resources.images.aclose()
             # Leaving the stack closes the Redis pool, then stops an embedded server.
         log.info("service_stopped")
 
@@ -91,6 +103,7 @@ def create_app(settings: Settings, *, detector_loader: DetectorLoader | None = N
     app.include_router(detection_router)
     app.include_router(reports_router)
     app.include_router(sessions_router)
+    app.include_router(geocoding_router)
     app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_request_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app
@@ -140,13 +153,23 @@ async def _open_resources(settings: Settings, loader: DetectorLoader, redis: Red
         required=True,
     )
     version = await resolve_version(settings.build_sha)
-    images = LocalImageStore(settings.data_dir / "images")
+    images = _image_store(settings)
+    geocoding = GeocodingService.from_settings(settings, redis)
+    report_store = ReportStore(redis)
+    image_outbox, geocode_outbox = Outbox(redis, IMAGE_QUEUE), Outbox(redis, GEOCODE_QUEUE)
+    report_images = ReportImages(image_outbox, images, report_store, settings.max_image_pixels)
+    workers = _workers(settings, report_images, image_outbox, geocode_outbox, geocoding)
     reports = ReportsService(
-        store=ReportStore(redis),
-        images=images,
+        store=report_store,
+        images=report_images,
+        addresses=ReportAddresses(geocode_outbox),
         dedupe_radius_m=settings.dedupe_radius_m,
         retention_days=settings.report_retention_days,
         max_image_pixels=settings.max_image_pixels,
+        on_staged=partial(_wake_all, workers),
+    )
+    _register_dependency_checks(
+        settings, readiness, images, image_outbox, geocoding, geocode_outbox
     )
     sessions = SessionService(
         store=SessionStore(
@@ -162,6 +185,9 @@ async def _open_resources(settings: Settings, loader: DetectorLoader, redis: Red
     )
     detection.start()
     reports.start()
+    geocoding.start()
+    for worker in workers:
+        worker.start()
     return Resources(
         detection=detection,
         readiness=readiness,
@@ -170,7 +196,87 @@ async def _open_resources(settings: Settings, loader: DetectorLoader, redis: Red
         reports=reports,
         images=images,
         sessions=sessions,
+        geocoding=geocoding,
+        workers=workers,
     )
+
+
+def _wake_all(workers: tuple[QueueWorker, ...]) -> None:
+    for worker in workers:
+        worker.wake()
+
+
+def _image_store(settings: Settings) -> ImageStore:
+    credentials = settings.cloudinary
+    if credentials is None:
+        return LocalImageStore(settings.data_dir / "images")
+    return CloudinaryImageStore(
+        credentials,
+        api_url=settings.cloudinary_api_url,
+        delivery_url=settings.cloudinary_delivery_url,
+        folder=settings.cloudinary_folder,
+        timeout_s=settings.cloudinary_timeout_s,
+        retry=RetryPolicy(attempts=settings.dependency_retries),
+        breaker=CircuitBreaker(
+            "cloudinary",
+            failure_threshold=settings.circuit_failure_threshold,
+            reset_after_s=settings.circuit_reset_s,
+        ),
+    )
+
+
+def _workers(
+    settings: Settings,
+    report_images: ReportImages,
+    image_outbox: Outbox,
+    geocode_outbox: Outbox,
+    geocoding: GeocodingService,
+) -> tuple[QueueWorker, ...]:
+    options = WorkerOptions(
+        poll_s=settings.outbox_poll_s, max_backoff_s=settings.outbox_max_backoff_s
+    )
+    return (
+        QueueWorker(image_outbox, ImageJobs(report_images), options),
+        # One at a time: the geocoder takes one request a second across every process anyway.
+        QueueWorker(
+            geocode_outbox,
+            AddressJobs(geocoding, report_images.reports),
+            WorkerOptions(
+                concurrency=1,
+                poll_s=settings.outbox_poll_s,
+                max_backoff_s=settings.outbox_max_backoff_s,
+            ),
+        ),
+    )
+
+
+def _register_dependency_checks(
+    settings: Settings,
+    readiness: ReadinessRegistry,
+    images: ImageStore,
+    image_outbox: Outbox,
+    geocoding: GeocodingService,
+    geocode_outbox: Outbox,
+) -> None:
+    """The image store and the geocoder inform readiness but never fail it: reports are still
+    taken while they are down, and their work waits in the outbox (see docs/operations.md)."""
+    for name, check, outbox, work in (
+        ("image_store", images.readiness_check, image_outbox, "image uploads"),
+        ("geocoder", geocoding.readiness_check, geocode_outbox, "geocoding lookups"),
+    ):
+        readiness.register(
+            name,
+            partial(
+                readiness_with_backlog,
+                check,
+                outbox,
+                work=work,
+                stale_after_s=settings.outbox_stale_after_s,
+                clock_ms=wall_ms,
+            ),
+            timeout_s=settings.ready_check_timeout_s,
+            required=False,
+        )
 
 
 def create_app_from_env() -> FastAPI:

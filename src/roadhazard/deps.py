@@ -13,9 +13,11 @@ from fastapi import Depends, Request
 from redis.asyncio import Redis
 
 from roadhazard.detection.service import DetectionService
+from roadhazard.geocoding.service import GeocodingService
 from roadhazard.health.service import ReadinessRegistry
 from roadhazard.media.service import ImageStore
 from roadhazard.reports.service import ReportsService
+from roadhazard.reports.worker import QueueWorker
 from roadhazard.sessions.service import SessionService
 from roadhazard.settings import Settings
 
@@ -31,6 +33,8 @@ class Resources:
     reports: ReportsService
     images: ImageStore
     sessions: SessionService
+    geocoding: GeocodingService
+    workers: tuple[QueueWorker, ...]
 
 
 async def get_settings(request: Request) -> Settings:
@@ -79,6 +83,12 @@ async def get_session_service(
     return resources.sessions
 
 
+async def get_geocoding_service(
+    resources: Annotated[Resources, Depends(get_resources)],
+) -> GeocodingService:
+    return resources.geocoding
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DetectionServiceDep = Annotated[DetectionService, Depends(get_detection_service)]
 ReadinessDep = Annotated[ReadinessRegistry, Depends(get_readiness)]
@@ -87,3 +97,4 @@ VersionDep = Annotated[str, Depends(get_version)]
 ReportsServiceDep = Annotated[ReportsService, Depends(get_reports_service)]
 ImageStoreDep = Annotated[ImageStore, Depends(get_image_store)]
 SessionServiceDep = Annotated[SessionService, Depends(get_session_service)]
+GeocodingServiceDep = Annotated[GeocodingService, Depends(get_geocoding_service)]

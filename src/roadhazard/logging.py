@@ -52,3 +52,7 @@ def configure_logging(fmt: Literal["json", "console"], level: str = "INFO") -> N
     access = logging.getLogger("uvicorn.access")
     access.handlers.clear()
     access.propagate = False
+    # httpx logs every request's full URL at INFO: for the geocoder that is a position and the
+    # operator's contact email. Our clients log their own calls without either.
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(max(root.level, logging.WARNING))

@@ -117,6 +117,16 @@ class Settings(BaseSettings):
     circuit_reset_s: float = Field(default=30.0, gt=0, le=3600)
     outbox_poll_s: float = Field(default=1.0, gt=0, le=60)
     outbox_max_backoff_s: float = Field(default=300.0, ge=1, le=24 * 3600)
+    outbox_stale_after_s: float = Field(default=120.0, gt=0, le=24 * 3600)
+    shutdown_drain_s: float = Field(default=25.0, ge=0, le=600)
+
+    # rate limits: requests per client (API key, else IP) per sliding window; 0 is unlimited
+    rate_limit_enabled: bool = True
+    rate_limit_window_s: int = Field(default=60, ge=1, le=3600)
+    rate_limit_detect: int = Field(default=120, ge=0, le=1_000_000)
+    rate_limit_frames: int = Field(default=600, ge=0, le=1_000_000)
+    rate_limit_reports: int = Field(default=60, ge=0, le=1_000_000)
+    rate_limit_reads: int = Field(default=600, ge=0, le=1_000_000)
 
     @field_validator("model_path")
     @classmethod

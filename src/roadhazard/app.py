@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from functools import partial
@@ -26,6 +28,11 @@ from roadhazard.health.version import resolve_version
 from roadhazard.logging import configure_logging
 from roadhazard.media.cloudinary import CloudinaryImageStore
 from roadhazard.media.service import ImageStore, LocalImageStore
+from roadhazard.observability.loop_lag import LoopLagMonitor
+from roadhazard.observability.middleware import MetricsMiddleware
+from roadhazard.observability.multiprocess import mark_process_dead
+from roadhazard.observability.router import router as metrics_router
+from roadhazard.ratelimit import RateLimiter
 from roadhazard.redis import open_redis, redis_readiness_check
 from roadhazard.reports.addresses import GEOCODE_QUEUE, AddressJobs, ReportAddresses
 from roadhazard.reports.images import IMAGE_QUEUE, ImageJobs, ReportImages
@@ -40,6 +47,7 @@ from roadhazard.sessions.router import router as sessions_router
 from roadhazard.sessions.service import SessionService, TrackingDefaults
 from roadhazard.sessions.store import SessionStore
 from roadhazard.settings import Settings, load_settings
+from roadhazard.shutdown import ShutdownAnnouncer
 from roadhazard.uploads import BodySizeLimitMiddleware
 
 log = structlog.get_logger(__name__)
@@ -65,30 +73,31 @@ def create_app(settings: Settings, *, detector_loader: DetectorLoader | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        monitor = LoopLagMonitor(warn_after_s=settings.loop_lag_warn_ms / 1000)
+        monitor.start()
         async with AsyncExitStack() as stack:
             redis = await stack.enter_async_context(_open_redis(settings))
             resources = await _open_resources(
                 settings, detector_loader or model_loader(settings), redis
             )
             app.state.resources = resources
-            log.info("service_started", version=resources.version, model=str(settings.model_path))
-            if settings.access_policy.open_access:
-                log.warning(
-                    "api_keys_not_configured",
-                    detail="every request is allowed; set ROADHAZARD_API_KEYS in production",
-                )
+            app.state.rate_limiter = RateLimiter.from_settings(settings, redis)
+            announcer = ShutdownAnnouncer(
+                settings.shutdown_announce_s,
+                settings.shutdown_drain_s,
+                resources.readiness.mark_shutting_down,
+            )
+            announcer.install()
+            _log_started(settings, resources)
             try:
                 yield
             finally:
-                resources.readiness.mark_shutting_down()
-                for worker in resources.workers:
-                    await worker.drain(settings.shutdown_drain_s)
-                await resources.reports.aclose()
-                await resources.detection.aclose()
-                await resources.geocoding.aclose()
-                await resources.images.aclose()
+                await _close_resources(resources, drain_s=announcer.seconds_left())
+                announcer.uninstall()
             # Leaving the stack closes the Redis pool, then stops an embedded server.
+        await monitor.aclose()
         log.info("service_stopped")
+        mark_process_dead(os.getpid())
 
     app = FastAPI(
         title="Roadhazard",
@@ -104,9 +113,32 @@ def create_app(settings: Settings, *, detector_loader: DetectorLoader | None = N
     app.include_router(reports_router)
     app.include_router(sessions_router)
     app.include_router(geocoding_router)
+    app.include_router(metrics_router)
     app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_request_bytes)
     app.add_middleware(RequestIdMiddleware)
+    # Outermost, so its timings and status classes include every other layer's answer.
+    app.add_middleware(MetricsMiddleware)
     return app
+
+
+def _log_started(settings: Settings, resources: Resources) -> None:
+    log.info("service_started", version=resources.version, model=str(settings.model_path))
+    if settings.access_policy.open_access:
+        log.warning(
+            "api_keys_not_configured",
+            detail="every request is allowed; set ROADHAZARD_API_KEYS in production",
+        )
+
+
+async def _close_resources(resources: Resources, *, drain_s: float) -> None:
+    """Readiness first, so balancers stop sending; then the background work in hand gets
+    what is left of the drain deadline, and every client is closed."""
+    resources.readiness.mark_shutting_down()
+    await asyncio.gather(*(worker.drain(drain_s) for worker in resources.workers))
+    await resources.reports.aclose()
+    await resources.detection.aclose()
+    await resources.geocoding.aclose()
+    await resources.images.aclose()
 
 
 def _open_redis(settings: Settings) -> AbstractAsyncContextManager[Redis]:

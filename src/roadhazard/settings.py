@@ -119,6 +119,8 @@ class Settings(BaseSettings):
     outbox_max_backoff_s: float = Field(default=300.0, ge=1, le=24 * 3600)
     outbox_stale_after_s: float = Field(default=120.0, gt=0, le=24 * 3600)
     shutdown_drain_s: float = Field(default=25.0, ge=0, le=600)
+    shutdown_announce_s: float = Field(default=5.0, ge=0, le=120)
+    loop_lag_warn_ms: float = Field(default=100.0, gt=0, le=60_000)
 
     # rate limits: requests per client (API key, else IP) per sliding window; 0 is unlimited
     rate_limit_enabled: bool = True

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from roadhazard.errors import ServiceUnavailable
+from roadhazard.observability import metrics
 
 T = TypeVar("T")
 
@@ -45,11 +46,11 @@ class InferencePool:
                 "The detection queue is full; retry shortly.", retry_after=self._retry_after_s
             )
         loop = asyncio.get_running_loop()
-        self._admitted += 1
+        self._count(+1)
         try:
             work = self._executor.submit(job)
         except RuntimeError:
-            self._admitted -= 1
+            self._count(-1)
             raise ServiceUnavailable(
                 "The service is shutting down.", retry_after=self._retry_after_s
             ) from None
@@ -73,7 +74,11 @@ class InferencePool:
             loop.call_soon_threadsafe(self._release)
 
     def _release(self) -> None:
-        self._admitted -= 1
+        self._count(-1)
+
+    def _count(self, change: int) -> None:
+        self._admitted += change
+        metrics.set_inference_pool(queued=self.queued, in_flight=self._admitted - self.queued)
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

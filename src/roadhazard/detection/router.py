@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
 
 from roadhazard.access.dependencies import ReaderDep, ReporterDep
@@ -24,6 +24,7 @@ from roadhazard.detection.schemas import (
 )
 from roadhazard.detection.service import DetectionService
 from roadhazard.errors import RoadhazardError, problem_for, validate_body_fields
+from roadhazard.ratelimit import rate_limit
 from roadhazard.schemas import Problem, problem_responses
 from roadhazard.uploads import read_image_upload
 
@@ -70,7 +71,8 @@ def _elapsed_ms(started: float) -> float:
 @router.post(
     "/detect",
     response_model=DetectResponse,
-    responses=problem_responses(400, 401, 403, 413, 415, 422, 503),
+    responses=problem_responses(400, 401, 403, 413, 415, 422, 429, 503),
+    dependencies=[Depends(rate_limit("detect"))],
     openapi_extra=_image_request_body("image", False, DetectJsonRequest),
 )
 async def detect(
@@ -105,7 +107,8 @@ async def detect(
 @router.post(
     "/detect/batch",
     response_model=BatchResponse,
-    responses=problem_responses(400, 401, 403, 413, 415, 422, 503),
+    responses=problem_responses(400, 401, 403, 413, 415, 422, 429, 503),
+    dependencies=[Depends(rate_limit("detect"))],
     openapi_extra=_image_request_body("images", True, DetectBatchJsonRequest),
 )
 async def detect_batch(
@@ -163,7 +166,12 @@ async def _detect_one(
         return BatchItemOut(index=index, error=Problem.model_validate(problem_for(request, exc)))
 
 
-@router.get("/model", response_model=ModelInfoResponse, responses=problem_responses(401, 503))
+@router.get(
+    "/model",
+    response_model=ModelInfoResponse,
+    responses=problem_responses(401, 429, 503),
+    dependencies=[Depends(rate_limit("reads"))],
+)
 async def model_info(service: DetectionServiceDep, _: ReaderDep) -> ModelInfoResponse:
     """The loaded model's card: classes, input size, layout, runtime and default thresholds."""
     return ModelInfoResponse.build(service.card, service.default_thresholds, service.hazard_for)

@@ -22,6 +22,7 @@ from roadhazard.errors import (
     UnsupportedMediaType,
 )
 from roadhazard.health.schemas import CheckResult, CheckStatus
+from roadhazard.observability import metrics
 from roadhazard.taxonomy.schemas import HazardType
 from roadhazard.taxonomy.service import resolve_model_classes
 
@@ -67,6 +68,7 @@ class DetectionService:
         self._hazards: dict[int, HazardType] = {}
         self._load_task: asyncio.Task[None] | None = None
         self.status = ModelStatus.WARMING
+        metrics.set_model_status(self.status)
         self.error_reason: str | None = None
 
     def start(self) -> None:
@@ -90,6 +92,7 @@ class DetectionService:
         self._hazards = resolve_model_classes(detector.card.class_names, self._class_map)
         self._detector = detector
         self.status = ModelStatus.READY
+        metrics.set_model_status(self.status)
         card = detector.card
         log.info(
             "model_ready",
@@ -107,6 +110,7 @@ class DetectionService:
 
     def _fail(self, reason: str) -> None:
         self.status = ModelStatus.ERROR
+        metrics.set_model_status(self.status)
         self.error_reason = reason
         log.error("model_load_failed", reason=reason)
 
@@ -141,9 +145,11 @@ class DetectionService:
         detector = self._ready_detector()
         job = partial(detector.detect_bytes, image, thresholds, self._max_image_pixels)
         try:
-            return await self._pool.run(job)
+            result = await self._pool.run(job)
         except ImageDecodeError as exc:
             raise _DECODE_ERRORS[exc.reason](str(exc)) from None
+        metrics.observe_stage_timings(result.timings)
+        return result
 
     async def readiness_check(self) -> CheckResult:
         if self._detector is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from roadhazard.access.dependencies import ReaderDep
 from roadhazard.deps import GeocodingServiceDep
@@ -14,6 +14,7 @@ from roadhazard.geocoding.schemas import (
     PlaceOut,
     ReverseGeocodeResponse,
 )
+from roadhazard.ratelimit import rate_limit
 from roadhazard.schemas import problem_responses
 
 router = APIRouter(prefix="/v1", tags=["geocoding"])
@@ -22,7 +23,8 @@ router = APIRouter(prefix="/v1", tags=["geocoding"])
 @router.get(
     "/geocode",
     response_model=GeocodeResponse,
-    responses=problem_responses(401, 403, 422, 503),
+    responses=problem_responses(401, 403, 422, 429, 503),
+    dependencies=[Depends(rate_limit("reads"))],
 )
 async def geocode(
     service: GeocodingServiceDep,
@@ -46,7 +48,8 @@ async def geocode(
 @router.get(
     "/reverse-geocode",
     response_model=ReverseGeocodeResponse,
-    responses=problem_responses(401, 403, 422, 503),
+    responses=problem_responses(401, 403, 422, 429, 503),
+    dependencies=[Depends(rate_limit("reads"))],
 )
 async def reverse_geocode(
     service: GeocodingServiceDep,

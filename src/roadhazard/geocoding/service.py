@@ -22,6 +22,7 @@ from roadhazard.geocoding.nominatim import NominatimClient
 from roadhazard.geocoding.offline import OfflineGeocoder, PlaceIndex, load_geonames
 from roadhazard.geocoding.schemas import Address, Place, Provider
 from roadhazard.health.schemas import CheckResult, CheckStatus
+from roadhazard.observability import metrics
 from roadhazard.redis import keys
 from roadhazard.resilience import (
     BreakerState,
@@ -158,7 +159,9 @@ class GeocodingService:
     async def reverse(self, lat: float, lon: float) -> Address | None:
         """The address at a point; None where there is none (or no geocoder is configured)."""
         if self._offline is not None:
-            return await self._offline.reverse(lat, lon)
+            found = await self._offline.reverse(lat, lon)
+            metrics.count_geocoding_request("offline", "success" if found else "not_found")
+            return found
         if self._nominatim is None:
             return None
         client = self._nominatim
@@ -168,8 +171,10 @@ class GeocodingService:
         key = keys.geocode_reverse(lat, lon, self._language)
         hit = await self._cache.get(key, geocache.decode_address)
         if hit is not None:
+            metrics.count_geocoding_request("nominatim", "cache_hit")
             return hit.value
         address = await self._call("reverse", lambda: client.reverse(lat, lon))
+        metrics.count_geocoding_request("nominatim", "success" if address else "not_found")
         await self._cache.put(key, geocache.encode_address(address), found=address is not None)
         return address
 
@@ -184,8 +189,10 @@ class GeocodingService:
         key = keys.geocode_forward(text.casefold(), limit, self._language)
         hit = await self._cache.get(key, geocache.decode_places)
         if hit is not None:
+            metrics.count_geocoding_request("nominatim", "cache_hit")
             return hit.value
         places = await self._call("search", lambda: client.search(text, limit))
+        metrics.count_geocoding_request("nominatim", "success" if places else "not_found")
         await self._cache.put(key, geocache.encode_places(places), found=bool(places))
         return places
 
@@ -218,11 +225,13 @@ class GeocodingService:
                 attempt, policy=policy or self._policy, breaker=self._breaker
             )
         except SlotUnavailable as exc:
+            metrics.count_geocoding_request("nominatim", "rate_limited")
             log.warning("geocoder_rate_limited", operation=operation, wait_s=round(exc.wait_s, 3))
             raise GeocoderUnavailable(
                 "Too many geocoding requests right now; try again shortly.", retry_after=exc.wait_s
             ) from None
         except DependencyError as exc:
+            metrics.count_geocoding_request("nominatim", "failure")
             raise self._failed(operation, exc) from None
         self._last_error = None
         return result

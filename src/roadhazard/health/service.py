@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import structlog
 
 from roadhazard.health.schemas import CheckResult, CheckStatus
+from roadhazard.observability import metrics
 
 log = structlog.get_logger(__name__)
 
@@ -73,6 +74,7 @@ class ReadinessRegistry:
             if c.required
         )
         readiness = Readiness(ready, by_name)
+        metrics.set_check_statuses({name: result.status for name, result in by_name.items()})
         self._cached = (self._clock(), readiness)
         return readiness
 

@@ -26,6 +26,7 @@ from roadhazard.media.service import (
     render_annotated,
     sniff_content_type,
 )
+from roadhazard.observability import metrics
 from roadhazard.reports.outbox import Job, Outbox
 from roadhazard.reports.store import ReportStore
 from roadhazard.reports.worker import RetryLater, wall_ms
@@ -188,7 +189,13 @@ class ImageJobs:
             await self.images.store.put(key, data, job.fields["content_type"])
         except PermanentError as exc:
             if exc.status_code not in REJECTED_STATUSES:
+                metrics.count_image_upload("retry")
                 raise RetryLater(str(exc)) from exc
+            metrics.count_image_upload("failure")
             log.warning("image_rejected", job_id=job.id, reason=str(exc))
             return {f"image_{kind}_status": ImageStatus.FAILED.value}
+        except Exception:
+            metrics.count_image_upload("retry")
+            raise
+        metrics.count_image_upload("success")
         return {f"image_{kind}_status": ImageStatus.STORED.value}

@@ -18,6 +18,7 @@ from roadhazard.access.dependencies import require
 from roadhazard.access.service import Role
 from roadhazard.deps import ReportsServiceDep, SettingsDep
 from roadhazard.errors import Unprocessable, validate_body_fields
+from roadhazard.ratelimit import rate_limit
 from roadhazard.reports.images import ImageSource
 from roadhazard.reports.listing import BoundingBox, ReportQuery
 from roadhazard.reports.models import GeoPoint, ManualReport, ReportChanges
@@ -39,21 +40,21 @@ from roadhazard.uploads import read_image_upload
 read_router = APIRouter(
     prefix="/v1/reports",
     tags=["reports"],
-    dependencies=[Depends(require(Role.READER))],
-    responses=problem_responses(401),
+    dependencies=[Depends(rate_limit("reads")), Depends(require(Role.READER))],
+    responses=problem_responses(401, 429),
 )
 write_router = APIRouter(
     prefix="/v1/reports",
     tags=["reports"],
-    dependencies=[Depends(require(Role.REPORTER))],
-    responses=problem_responses(401, 403),
+    dependencies=[Depends(rate_limit("reports")), Depends(require(Role.REPORTER))],
+    responses=problem_responses(401, 403, 429),
 )
 # Changing what a report says, its state, or deleting it is the maintenance team's call.
 admin_router = APIRouter(
     prefix="/v1/reports",
     tags=["reports"],
-    dependencies=[Depends(require(Role.ADMIN))],
-    responses=problem_responses(401, 403),
+    dependencies=[Depends(rate_limit("reports")), Depends(require(Role.ADMIN))],
+    responses=problem_responses(401, 403, 429),
 )
 
 IMAGE_FIELD = "image"

@@ -19,6 +19,7 @@ import structlog
 from roadhazard.detection.engine import Box
 from roadhazard.errors import Conflict, NotFound, Unprocessable
 from roadhazard.media.service import IMAGE_KINDS, ImageKind, inspect_image
+from roadhazard.observability import metrics
 from roadhazard.redis import keys
 from roadhazard.reports.addresses import ReportAddresses
 from roadhazard.reports.ids import is_report_id, new_report_id
@@ -127,6 +128,7 @@ class ReportsService:
             report, dedupe_radius_m=self.dedupe_radius_m, now_iso=iso(now)
         )
         self.on_staged()
+        _count_filed(created, duplicate_of)
         return ReportOutcome(report_id, created, duplicate_of)
 
     async def record_sighting(
@@ -237,8 +239,11 @@ class ReportsService:
             last_seen=now,
             background=background,
         )
-        await self.store.create(report, dedupe_radius_m=self.dedupe_radius_m, now_iso=iso(now))
+        created, duplicate_of = await self.store.create(
+            report, dedupe_radius_m=self.dedupe_radius_m, now_iso=iso(now)
+        )
         self.on_staged()
+        _count_filed(created, duplicate_of)
         return await self.get(report_id)
 
     async def get(self, report_id: str) -> Report:
@@ -274,6 +279,7 @@ class ReportsService:
         if result.outcome == "illegal":
             state = result.state.value if result.state else "unknown"
             raise Conflict(f"A report in state '{state}' cannot move to '{target.value}'.")
+        metrics.count_report_transition(target.value)
         return await self.get(report_id)
 
     async def delete(self, report_id: str) -> None:
@@ -454,6 +460,13 @@ def _new_report(
         address_status=background.get("address_status", ""),
         address_query=background.get("address_query"),
     )
+
+
+def _count_filed(created: bool, duplicate_of: str | None) -> None:
+    if created:
+        metrics.count_report_created()
+        if duplicate_of is not None:
+            metrics.count_report_deduplicated()
 
 
 def _checked_id(report_id: str) -> str:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 
 from roadhazard.access.dependencies import ReaderDep, ReporterDep
 from roadhazard.deps import SessionServiceDep, SettingsDep
 from roadhazard.errors import validate_body_fields
+from roadhazard.ratelimit import rate_limit
 from roadhazard.schemas import problem_responses
 from roadhazard.sessions.schemas import (
     FrameParams,
@@ -60,7 +61,8 @@ def _frame_params(fields: dict[str, Any]) -> FrameParams:
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=SessionCreated,
-    responses=problem_responses(422),
+    responses=problem_responses(422, 429),
+    dependencies=[Depends(rate_limit("frames"))],
 )
 async def start_session(
     body: SessionCreate, response: Response, service: SessionServiceDep, _: ReporterDep
@@ -74,7 +76,8 @@ async def start_session(
 @router.post(
     "/{session_id}/frames",
     response_model=FrameResponse,
-    responses=problem_responses(400, 404, 409, 413, 415, 422, 503),
+    responses=problem_responses(400, 404, 409, 413, 415, 422, 429, 503),
+    dependencies=[Depends(rate_limit("frames"))],
     openapi_extra=_frame_request_body(),
 )
 async def send_frame(
@@ -96,13 +99,23 @@ async def send_frame(
     return await service.process_frame(session_id, upload.single(), params)
 
 
-@router.get("/{session_id}", response_model=SessionStats, responses=problem_responses(404))
+@router.get(
+    "/{session_id}",
+    response_model=SessionStats,
+    responses=problem_responses(404, 429),
+    dependencies=[Depends(rate_limit("reads"))],
+)
 async def session_stats(session_id: str, service: SessionServiceDep, _: ReaderDep) -> SessionStats:
     """The session's state and counters: frames, detections, hazards by class, duration."""
     return await service.stats(session_id)
 
 
-@router.post("/{session_id}/end", response_model=SessionStats, responses=problem_responses(404))
+@router.post(
+    "/{session_id}/end",
+    response_model=SessionStats,
+    responses=problem_responses(404, 429),
+    dependencies=[Depends(rate_limit("frames"))],
+)
 async def end_session(session_id: str, service: SessionServiceDep, _: ReporterDep) -> SessionStats:
     """Ends the session and returns its summary; ending it again returns the same summary."""
     return await service.end(session_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -87,6 +88,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from roadhazard.logging import configure_logging
+    from roadhazard.observability.multiprocess import MULTIPROC_DIR_ENV, prepare_multiprocess_dir
     from roadhazard.redis import find_redis_server
 
     if settings.redis_url is None and find_redis_server() is None:
@@ -98,15 +100,21 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         return 2
 
     configure_logging(settings.resolved_log_format, settings.log_level)
+    workers = args.workers or settings.workers
+    if workers > 1 or os.environ.get(MULTIPROC_DIR_ENV):
+        # Before uvicorn starts the workers: each reads the variable when it imports the
+        # metrics, and /metrics then adds up every worker's files.
+        prepare_multiprocess_dir(os.environ.get(MULTIPROC_DIR_ENV) or settings.data_dir / "metrics")
     uvicorn.run(
         "roadhazard.app:create_app_from_env",
         factory=True,
         host=args.host or settings.host,
         port=args.port or settings.port,
-        workers=args.workers or settings.workers,
+        workers=workers,
         access_log=False,
         log_config=None,
-        timeout_graceful_shutdown=25,
+        # Requests in flight when the listeners close get the drain time to finish.
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_drain_s)),
     )
     return 0
 

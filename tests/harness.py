@@ -6,7 +6,7 @@ import asyncio
 import os
 import tempfile
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,13 @@ async def _external_redis_scope(settings: Settings) -> AsyncIterator[Settings]:
         _apps_on_external_redis -= 1
         if _apps_on_external_redis == 0:
             await _flush_external_redis()
+
+
+def redis_across_restarts(settings: Settings) -> AbstractAsyncContextManager[Settings]:
+    """For a test that restarts the app: its Redis (the machine's, in CI's second pass) is
+    emptied once before and once after, not between the runs. With the embedded server, give
+    the runs one `data_dir` instead: the server keeps its data there."""
+    return _external_redis_scope(settings)
 
 
 def make_settings(**overrides: Any) -> Settings:

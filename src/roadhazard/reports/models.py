@@ -14,6 +14,7 @@ from typing import Any
 
 from roadhazard.detection.engine import Box
 from roadhazard.geocoding.schemas import Address
+from roadhazard.redis import keys
 from roadhazard.reports.states import ReportState, ReportStatus, status_of
 from roadhazard.taxonomy.schemas import HazardType, Severity
 
@@ -131,6 +132,62 @@ class Report:
     address: Address | None = None
     address_status: str = ""
     address_query: str | None = None
+
+    @classmethod
+    def filed(
+        cls,
+        report_id: str,
+        hazard: HazardType,
+        now: datetime,
+        *,
+        severity: Severity | None,
+        class_name: str | None,
+        confidence: float | None,
+        box: Box | None,
+        location: GeoPoint | None,
+        session_id: str | None,
+        description: str | None,
+        tags: tuple[str, ...],
+        last_seen: datetime,
+        background: dict[str, str],
+    ) -> Report:
+        """A report as it is first filed, whether a session's tracker or a person filed it."""
+        code = hazard.code or hazard.model_name
+        return cls(
+            id=report_id,
+            code=code,
+            token=keys.class_token(code),
+            service_name=hazard.label,
+            state=ReportState.NEW,
+            severity=severity,
+            class_name=class_name,
+            confidence=confidence,
+            box=box,
+            location=location,
+            session_id=session_id,
+            description=description,
+            tags=tags,
+            duplicate_of=None,
+            duplicates=(),
+            confirmations=0,
+            created_ms=epoch_ms(now),
+            requested=now,
+            updated=now,
+            last_seen=last_seen,
+            history=(),
+            image_types={
+                kind: background[f"image_{kind}"]
+                for kind in ("original", "annotated")
+                if f"image_{kind}" in background
+            },
+            image_status={
+                kind: background[f"image_{kind}_status"]
+                for kind in ("original", "annotated")
+                if f"image_{kind}_status" in background
+            },
+            address_status=background.get("address_status", ""),
+            address_query=background.get("address_query"),
+        )
 
     @property
     def status(self) -> ReportStatus:

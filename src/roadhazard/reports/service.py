@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import secrets
 from collections.abc import Callable, Sequence
@@ -20,7 +18,6 @@ from roadhazard.detection.engine import Box
 from roadhazard.errors import Conflict, NotFound, Unprocessable
 from roadhazard.media.service import IMAGE_KINDS, ImageKind, inspect_image
 from roadhazard.observability import metrics
-from roadhazard.redis import keys
 from roadhazard.reports.addresses import ReportAddresses
 from roadhazard.reports.ids import is_report_id, new_report_id
 from roadhazard.reports.images import ImageSource, ImageStatus, PreparedImage, ReportImages
@@ -38,6 +35,7 @@ from roadhazard.reports.models import (
     iso,
     micros,
 )
+from roadhazard.reports.periodic import Periodic
 from roadhazard.reports.states import (
     ACTION_TARGET,
     Action,
@@ -46,7 +44,7 @@ from roadhazard.reports.states import (
     sources_of,
 )
 from roadhazard.reports.store import ReportStore
-from roadhazard.taxonomy.schemas import HazardType, Severity
+from roadhazard.taxonomy.schemas import HazardType
 
 __all__ = [
     "GeoPoint",
@@ -88,8 +86,7 @@ class ReportsService:
     # Called once background work is staged, so this process's workers start on it at once.
     on_staged: Callable[[], None] = _no_wake
     purge_interval_s: float = 3600.0
-    _retention_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
-    _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
+    _retention: Periodic | None = field(default=None, init=False, repr=False)
 
     # Sessions' contract
 
@@ -109,7 +106,7 @@ class ReportsService:
             box=sighting.box,
         )
         background = await self._stage(report_id, prepared, sighting.location, None)
-        report = _new_report(
+        report = Report.filed(
             report_id,
             hazard,
             now,
@@ -224,7 +221,7 @@ class ReportsService:
         background = await self._stage(report_id, prepared, draft.location, draft.address)
         now = self.clock()
         hazard = draft.hazard
-        report = _new_report(
+        report = Report.filed(
             report_id,
             hazard,
             now,
@@ -355,29 +352,16 @@ class ReportsService:
         return purged
 
     def start(self) -> None:
-        if self.retention_days and self._retention_task is None:
-            self._stopping = asyncio.Event()
-            self._retention_task = asyncio.create_task(self._retention_loop(self._stopping))
+        if self.retention_days and self._retention is None:
+            self._retention = Periodic(
+                "report-retention", self.purge_expired, self.purge_interval_s
+            )
+            self._retention.start()
 
     async def aclose(self) -> None:
-        task, self._retention_task = self._retention_task, None
-        if task is not None:
-            # The event, not only the cancel: a cancel landing inside a Redis command can come
-            # out of the client as a timeout or connection error, which the loop survives.
-            self._stopping.set()
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _retention_loop(self, stopping: asyncio.Event) -> None:
-        while not stopping.is_set():
-            try:
-                await self.purge_expired()
-            except Exception:
-                # A Redis outage must not end the loop; the next round retries.
-                log.exception("report_purge_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), self.purge_interval_s)
+        retention, self._retention = self._retention, None
+        if retention is not None:
+            await retention.aclose()
 
     # Background work
 
@@ -405,61 +389,6 @@ class ReportsService:
         await self.images.stage_removal(report_id, now_ms=now_ms)
         await self.addresses.cancel(report_id)
         self.on_staged()
-
-
-def _new_report(
-    report_id: str,
-    hazard: HazardType,
-    now: datetime,
-    *,
-    severity: Severity | None,
-    class_name: str | None,
-    confidence: float | None,
-    box: Box | None,
-    location: GeoPoint | None,
-    session_id: str | None,
-    description: str | None,
-    tags: tuple[str, ...],
-    last_seen: datetime,
-    background: dict[str, str],
-) -> Report:
-    """A report as it is first filed, whether a session's tracker or a person filed it."""
-    code = _code(hazard)
-    return Report(
-        id=report_id,
-        code=code,
-        token=keys.class_token(code),
-        service_name=hazard.label,
-        state=ReportState.NEW,
-        severity=severity,
-        class_name=class_name,
-        confidence=confidence,
-        box=box,
-        location=location,
-        session_id=session_id,
-        description=description,
-        tags=tags,
-        duplicate_of=None,
-        duplicates=(),
-        confirmations=0,
-        created_ms=epoch_ms(now),
-        requested=now,
-        updated=now,
-        last_seen=last_seen,
-        history=(),
-        image_types={
-            kind: background[f"image_{kind}"]
-            for kind in ("original", "annotated")
-            if f"image_{kind}" in background
-        },
-        image_status={
-            kind: background[f"image_{kind}_status"]
-            for kind in ("original", "annotated")
-            if f"image_{kind}_status" in background
-        },
-        address_status=background.get("address_status", ""),
-        address_query=background.get("address_query"),
-    )
 
 
 def _count_filed(created: bool, duplicate_of: str | None) -> None:

@@ -218,6 +218,9 @@ async def _open_resources(settings: Settings, loader: DetectorLoader, redis: Red
     detection.start()
     reports.start()
     geocoding.start()
+    # The offline gazetteer is parsed in a thread, but its JSON parse holds the GIL for about
+    # a second; done before the first request is accepted, that pause delays nobody.
+    await geocoding.wait_loaded()
     for worker in workers:
         worker.start()
     return Resources(

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from roadhazard.request_context import REQUEST_ID_HEADER, request_id_of
 
@@ -201,14 +202,29 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    headers = dict(exc.headers or {})
     if exc.status_code == 404:
         detail = f"No route matches {request.method} {request.url.path}."
+    elif exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
     problem = _HTTP_PROBLEMS.get(
         exc.status_code, HTTPStatus(exc.status_code).phrase.lower().replace(" ", "-")
     )
     return problem_response(
-        request, exc.status_code, problem=problem, detail=detail, headers=dict(exc.headers or {})
+        request, exc.status_code, problem=problem, detail=detail, headers=headers
     )
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the path takes. Starlette names only those of the first route whose path
+    matches, but one path may be served by several routes (GET, PATCH, DELETE of a report)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches(request.scope)
+            if match is not Match.NONE:
+                methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
+        # `ROADHAZARD_X=` (an empty value, as compose files and shells leave) means unset.
+        env_ignore_empty=True,
         frozen=True,
     )
 

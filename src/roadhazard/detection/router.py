@@ -24,7 +24,7 @@ from roadhazard.detection.schemas import (
 )
 from roadhazard.detection.service import DetectionService
 from roadhazard.errors import RoadhazardError, problem_for, validate_body_fields
-from roadhazard.ratelimit import rate_limit
+from roadhazard.ratelimit import carry_rate_limit_headers, rate_limit
 from roadhazard.schemas import Problem, problem_responses
 from roadhazard.uploads import read_image_upload
 
@@ -77,6 +77,7 @@ def _elapsed_ms(started: float) -> float:
 )
 async def detect(
     request: Request,
+    response: Response,
     service: DetectionServiceDep,
     settings: SettingsDep,
     _: ReporterDep,
@@ -97,11 +98,12 @@ async def detect(
     body = DetectResponse.build(result, card, service.hazard_for, total_ms)
     # Serialized once here: FastAPI would validate and encode the model a second time, and on
     # a two-core machine that Python work on the event loop competes with inference.
-    return Response(
+    answer = Response(
         body.model_dump_json(),
         media_type="application/json",
         headers={PROCESSING_TIME_HEADER: f"{total_ms:.1f}ms"},
     )
+    return carry_rate_limit_headers(answer, response)
 
 
 @router.post(

@@ -7,6 +7,7 @@ from roadhazard.ratelimit.dependencies import (
     FramesRateLimit,
     ReadsRateLimit,
     ReportsRateLimit,
+    carry_rate_limit_headers,
     rate_limit,
     rate_limit_headers,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "RateLimiter",
     "ReadsRateLimit",
     "ReportsRateLimit",
+    "carry_rate_limit_headers",
     "client_identity",
     "rate_limit",
     "rate_limit_headers",

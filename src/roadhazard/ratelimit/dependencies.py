@@ -32,6 +32,15 @@ def rate_limit_headers(group: RateGroup, decision: RateDecision, window_s: int) 
     }
 
 
+def carry_rate_limit_headers(target: Response, dependencies_response: Response) -> Response:
+    """Copies the RateLimit headers the dependency set onto a Response the endpoint built
+    itself (FastAPI merges them only into responses it builds)."""
+    for name, value in dependencies_response.headers.items():
+        if name.lower() in ("ratelimit", "ratelimit-policy"):
+            target.headers[name] = value
+    return target
+
+
 def limiter_of(request: Request) -> RateLimiter:
     limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
     if limiter is None:

@@ -180,6 +180,39 @@ async def get_annotated_image(report_id: str, service: ReportsServiceDep) -> Res
     return _image_response(await service.image(report_id, "annotated"))
 
 
+def _manual_request_body() -> dict[str, Any]:
+    """Documents both ways of filing a report, since the handler reads the body itself."""
+    fields = ManualReportIn.model_json_schema(ref_template="#/components/schemas/{model}")
+    fields.pop("$defs", None)  # Severity: a component of the document already (ReportOut)
+    json_schema = {
+        **fields,
+        "properties": {
+            IMAGE_FIELD: {
+                "type": "string",
+                "description": "Optional: the image as base64 or a data URL.",
+            },
+            **fields["properties"],
+        },
+    }
+    form_schema = {
+        "type": "object",
+        "required": fields["required"],
+        "properties": {
+            IMAGE_FIELD: {"type": "string", "format": "binary"},
+            **{name: {"type": "string"} for name in fields["properties"]},
+        },
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": json_schema},
+                "multipart/form-data": {"schema": form_schema},
+            },
+        }
+    }
+
+
 async def _manual_input(
     request: Request, settings: Settings
 ) -> tuple[bytes | None, dict[str, Any]]:
@@ -224,6 +257,7 @@ def _manual_report(image: bytes | None, fields: dict[str, Any]) -> ManualReport:
     status_code=201,
     response_model=ReportOut,
     responses=problem_responses(400, 409, 413, 415, 422),
+    openapi_extra=_manual_request_body(),
 )
 async def create_report(
     request: Request,

@@ -31,7 +31,7 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check $(PY_SOURCES)
 	$(BIN)/ruff format --check $(PY_SOURCES)
 	$(BIN)/mypy --strict src
-	$(BIN)/mypy --strict bench/detect_throughput.py bench/throughput
+	$(BIN)/mypy --strict bench/detect_throughput.py bench/throughput bench/loadtest
 
 format: $(DEV_STAMP)
 	$(BIN)/ruff check --fix $(PY_SOURCES)
@@ -42,3 +42,7 @@ bench: $(DEV_STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+.PHONY: loadtest
+loadtest: $(DEV_STAMP)
+	$(BIN)/python bench/loadtest $(LOADTEST_ARGS)

@@ -1,6 +1,6 @@
 """The server under test: `roadhazard serve` on a free loopback port, and its readiness."""
 
-# httpx is imported inside _wait_ready, to keep this module light.
+# httpx is imported inside wait_ready, to keep this module light.
 from __future__ import annotations
 
 import contextlib
@@ -95,13 +95,14 @@ def running_server(
             )
         server = Server(process, port, log_path)
         try:
-            _wait_ready(server, ready_timeout_s)
+            wait_ready(server, ready_timeout_s)
             yield server
         finally:
             _stop(process)
 
 
-def _wait_ready(server: Server, timeout_s: float) -> None:
+def wait_ready(server: Server, timeout_s: float) -> None:
+    """Polls /ready until it answers 200; fails early, with the log's tail, if the server dies."""
     import httpx
 
     deadline = time.monotonic() + timeout_s

@@ -54,7 +54,9 @@ def decode_image(data: bytes, max_pixels: int) -> npt.NDArray[np.uint8]:
                     f"the image has {width}x{height} pixels; the limit is {max_pixels} pixels",
                 )
             image.load()
-            rgb = ImageOps.exif_transpose(image).convert("RGB")
+            # In place: a copy per image only when the EXIF orientation asks for a rotation.
+            ImageOps.exif_transpose(image, in_place=True)
+            rgb = image if image.mode == "RGB" else image.convert("RGB")
     except UnidentifiedImageError:
         raise ImageDecodeError(
             "not_image", f"not a supported image; send one of {', '.join(ACCEPTED_FORMATS)}"

@@ -192,8 +192,9 @@ def _render(data: bytes, annotations: tuple[Annotation, ...], max_pixels: int) -
                     log.warning("annotate_skipped", reason="too_many_pixels")
                     return None
                 # Boxes are in upright pixels, as detection saw the image after EXIF rotation.
-                upright = ImageOps.exif_transpose(image)
-                canvas = draw_annotations(upright, annotations)
+                image.load()
+                ImageOps.exif_transpose(image, in_place=True)
+                canvas = draw_annotations(image, annotations)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         log.warning("annotate_skipped", reason=type(exc).__name__)
         return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any, TypeVar
@@ -12,7 +14,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match, Route
 
 from roadhazard.request_context import REQUEST_ID_HEADER, request_id_of
 
@@ -205,8 +206,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     headers = dict(exc.headers or {})
     if exc.status_code == 404:
         detail = f"No route matches {request.method} {request.url.path}."
-    elif exc.status_code == 405:
-        headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
+    elif exc.status_code == 405 and (allowed := _allowed_methods(request)):
+        headers["Allow"] = allowed
     problem = _HTTP_PROBLEMS.get(
         exc.status_code, HTTPStatus(exc.status_code).phrase.lower().replace(" ", "-")
     )
@@ -215,16 +216,28 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def _allowed_methods(request: Request) -> str:
-    """Every method the path takes. Starlette names only those of the first route whose path
-    matches, but one path may be served by several routes (GET, PATCH, DELETE of a report)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        if isinstance(route, Route) and route.methods:
-            match, _ = route.matches(request.scope)
-            if match is not Match.NONE:
-                methods |= route.methods
-    return ", ".join(sorted(methods))
+def _allowed_methods(request: Request) -> str | None:
+    """The methods the API document gives the requested path: its concrete path item if it has
+    one, else every templated one it matches (OpenAPI's matching rule). Starlette's own `Allow`
+    names only the first route whose path matches, but one resource is often served by several
+    routes (GET, PATCH and DELETE of a report). None for a path the document leaves out."""
+    paths: dict[str, dict[str, Any]] = request.app.openapi().get("paths", {})
+    path = request.url.path
+    items = (
+        [paths[path]]
+        if path in paths
+        else [item for template, item in paths.items() if _path_pattern(template).fullmatch(path)]
+    )
+    methods = {method.upper() for item in items for method in item if method in _HTTP_METHODS}
+    return ", ".join(sorted(methods)) or None
+
+
+_HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+
+
+@functools.cache
+def _path_pattern(template: str) -> re.Pattern[str]:
+    return re.compile("[^/]+".join(re.escape(part) for part in re.split(r"\{[^/{}]+\}", template)))
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

@@ -157,7 +157,9 @@ async def test_an_address_only_report_gets_its_position_by_forward_geocoding(
     report = (await client.get(f"/v1/reports/{created.json()['service_request_id']}")).json()
     assert (report["lat"], report["long"]) == (DAMRAK.lat, DAMRAK.lon)
     assert report["address"] == DAMRAK.display_name
-    near = await client.get("/v1/reports", params={"near": f"{DAMRAK.lat},{DAMRAK.lon}", "radius_m": 50})
+    near = await client.get(
+        "/v1/reports", params={"near": f"{DAMRAK.lat},{DAMRAK.lon}", "radius_m": 50}
+    )
     assert [r["service_request_id"] for r in near.json()["reports"]] == [
         report["service_request_id"]
     ]

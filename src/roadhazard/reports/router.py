@@ -288,7 +288,13 @@ async def create_report(
     )
 
 
-@admin_router.patch("/{report_id}", response_model=ReportOut, responses=problem_responses(404, 422))
+@admin_router.patch(
+    "/{report_id}",
+    response_model=ReportOut,
+    # 400: a body that is not UTF-8 (FastAPI answers it before validation); 413: over
+    # MAX_REQUEST_BYTES.
+    responses=problem_responses(400, 404, 413, 422),
+)
 async def patch_report(
     report_id: str, patch: ReportPatchIn, service: ReportsServiceDep
 ) -> ReportOut:

@@ -198,7 +198,9 @@ class ManualReportIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    service_code: str = Field(min_length=1, max_length=64, description="e.g. D40 or 'pothole'")
+    service_code: str = Field(
+        min_length=1, max_length=64, description="e.g. D40 or 'pothole'", examples=["D40"]
+    )
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
     accuracy_m: float | None = Field(default=None, ge=0, le=100_000)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import structlog
 
 from roadhazard.detection.engine import Box
-from roadhazard.errors import Conflict, NotFound, Unprocessable
+from roadhazard.errors import Conflict, NotFound, RoadhazardError, Unprocessable
 from roadhazard.media.service import IMAGE_KINDS, ImageKind, inspect_image
 from roadhazard.observability import metrics
 from roadhazard.reports.addresses import ReportAddresses
@@ -203,6 +203,10 @@ class ReportsService:
         assert claim.report_id is not None
         try:
             body = render(await self._file_manual(draft, claim.report_id))
+        except RoadhazardError:
+            # The client's own mistake (an unreadable image): its answer says so, no log needed.
+            await self.store.release(idempotency_key, token=token)
+            raise
         except Exception:
             log.warning("idempotent_create_failed", exc_info=True)
             await self.store.release(idempotency_key, token=token)

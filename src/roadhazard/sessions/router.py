@@ -61,7 +61,9 @@ def _frame_params(fields: dict[str, Any]) -> FrameParams:
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=SessionCreated,
-    responses=problem_responses(422, 429),
+    # 400: a body that is not UTF-8 (FastAPI answers it before validation); 413: over
+    # MAX_REQUEST_BYTES.
+    responses=problem_responses(400, 413, 422, 429),
     dependencies=[Depends(rate_limit("frames"))],
 )
 async def start_session(

@@ -1,0 +1,274 @@
+"""Schemathesis against the app's own OpenAPI document: no 5xx and no answer the document
+does not describe (status, content type, body, headers), for every operation, multipart
+uploads included.
+
+How it runs. The real app (`create_app` with the test settings and the constant ONNX model,
+rate limits off) is served by uvicorn on 127.0.0.1 from a background thread with its lifespan
+on, and schemathesis sends its cases over real HTTP (`case.call_and_validate(base_url=...)`).
+`schemathesis.openapi.from_asgi` was tried too: it does run the lifespan, but on an event-loop
+thread of its own that lives until the interpreter exits (stopping it earlier takes the
+undocumented `schemathesis.python.asgi.shutdown_lifespans()`), and an exception escaping a
+handler reaches the test as that exception, not as the 500 problem a client gets, which
+schemathesis would report as a server error with a curl line to replay it. Over a socket the
+app runs as in production: uvicorn parses the requests, starts and stops the lifespan, and
+every answer is exactly what a client reads. The embedded Redis lives in a short temporary data
+dir, or CI's Redis is used (ROADHAZARD_TEST_REDIS_URL), as `tests.harness.running_app` does it;
+a fake Nominatim stands in for the online geocoder, so `/v1/geocode` answers rather than its
+documented 503 "not configured".
+
+The document is generated from the routes when the module is imported (no lifespan is needed
+for that), so pytest collects one test per operation; schemathesis' lazy
+`schemathesis.pytest.from_fixture` would load it from the running app instead, but it breaks
+on pytest 9.2 (it sets `Item._nodeid`, which pytest no longer has).
+`test_served_schema_is_the_fuzzed_one` checks the running app serves this same document.
+
+Path ids are random, so most cases would only ever meet a 404. Where the generated
+`session_id` or `report_id` hashes even, the case is sent for a real session (opened once)
+or a real report (filed once from a frame, so it has a detection and both images; DELETE
+gets a freshly filed report each time): frames then reach detection and tracking, and the
+report's own answers, images and state moves (409 included) are validated too.
+
+Checks: every default check of schemathesis 4 (not_a_server_error, status_code_conformance,
+content_type_conformance, response_schema_conformance, response_headers_conformance,
+missing_required_header, unsupported_method, allow_header_conformance, ...) except two, which
+hold the document to be exactly as strict as the app and cannot hold for this API:
+`positive_data_acceptance` expects every schema-valid request to succeed, but no JSON Schema
+says "bytes that decode as an image" (random bytes get 415), "lat and lon together" or "a
+service_code of the taxonomy"; `negative_data_rejection` expects every schema-violating request
+to be refused, but the app validates in pydantic's lax mode (it takes `false` for a number)
+and reads form fields, which are text, as numbers.
+
+Determinism and time: a fixed seed, derandomized, no example database; the examples and
+coverage phases, then MAX_EXAMPLES fuzzed cases per operation. About 40 s on two cores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import tempfile
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+import structlog
+import uvicorn
+from schemathesis.config import SchemathesisConfig
+
+from roadhazard.app import create_app
+from roadhazard.settings import Settings
+from tests.factories import encode_image
+from tests.fakes.nominatim import FakeNominatim, FakePlace
+from tests.fakes.server import serving
+from tests.harness import make_settings, redis_across_restarts
+
+MAX_EXAMPLES = 40
+SEED = 20240501
+
+CONFIG = SchemathesisConfig.from_dict(
+    {
+        "seed": SEED,
+        "suppress-health-check": ["too_slow"],
+        "generation": {"max-examples": MAX_EXAMPLES, "deterministic": True, "database": "none"},
+        "phases": {
+            "examples": {"enabled": True},
+            "coverage": {"enabled": True},
+            "fuzzing": {"enabled": True},
+            "stateful": {"enabled": False},
+        },
+        "checks": {
+            # See the module docstring: both need a document as strict as the app.
+            "positive_data_acceptance": {"enabled": False},
+            "negative_data_rejection": {"enabled": False},
+        },
+        "request-timeout": 30,
+    }
+)
+
+PLACES = [
+    FakePlace(
+        place_id=1,
+        lat=52.37552,
+        lon=4.89629,
+        name="Damrak",
+        display_name="1, Damrak, Amsterdam, Noord-Holland, 1012 LG, Nederland",
+        address={"house_number": "1", "road": "Damrak", "city": "Amsterdam", "country_code": "nl"},
+    )
+]
+
+
+@dataclass
+class _Serving:
+    settings: Settings
+    server: uvicorn.Server | None = None
+    error: BaseException | None = None
+
+    def run(self, sock: socket.socket) -> None:
+        try:
+            asyncio.run(self._serve(sock))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
+            self.error = exc
+
+    async def _serve(self, sock: socket.socket) -> None:
+        # The Redis `running_app` would use: the embedded one, or CI's (emptied before and
+        # after); "across restarts" is moot with one app.
+        async with redis_across_restarts(self.settings) as settings:
+            config = uvicorn.Config(
+                create_app(settings),
+                lifespan="on",
+                log_level="warning",
+                access_log=False,
+                timeout_graceful_shutdown=5,
+            )
+            # Off the main thread uvicorn installs no signal handlers.
+            self.server = uvicorn.Server(config)
+            await self.server.serve(sockets=[sock])
+
+
+@contextmanager
+def _served_with_lifespan(settings: Settings, timeout_s: float = 60.0) -> Iterator[str]:
+    """Serves the app under uvicorn, lifespan on, from a thread with its own event loop, on
+    127.0.0.1; yields its base URL once the model is loaded. Unlike `tests.fakes.server.serving`
+    (lifespan off, for fakes) the app's startup and shutdown run as in production."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    serving_app = _Serving(settings)
+    thread = threading.Thread(target=serving_app.run, args=(sock,), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + timeout_s
+        # `started`: the lifespan's startup has completed and the socket listens.
+        while serving_app.server is None or not serving_app.server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the app did not start") from serving_app.error
+            time.sleep(0.01)
+        while httpx.get(f"{url}/health").json()["model_status"] != "ready":
+            if time.monotonic() > deadline:
+                raise RuntimeError("the model did not load")
+            time.sleep(0.05)
+        yield url
+    finally:
+        if serving_app.server is not None:
+            serving_app.server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+    if thread.is_alive():
+        raise RuntimeError("the app did not stop")
+    if serving_app.error is not None:
+        raise serving_app.error
+
+
+@pytest.fixture(scope="module")
+def base_url(raw_model: Path) -> Iterator[str]:
+    with (
+        # A short path: the embedded Redis listens on a unix socket inside the data dir.
+        tempfile.TemporaryDirectory(prefix="rh-") as data_dir,
+        serving(FakeNominatim(PLACES).app) as geocoder_url,
+    ):
+        settings = make_settings(
+            model_path=raw_model,
+            data_dir=Path(data_dir),
+            rate_limit_enabled=False,
+            geocoder_url=geocoder_url,
+            geocoder_min_interval_s=0,
+        )
+        with _served_with_lifespan(settings) as url:
+            yield url
+
+
+IdFor = Callable[[str, str], str]
+
+
+@pytest.fixture(scope="module")
+def live_id(base_url: str) -> IdFor:
+    """The id of a real resource for a path parameter, by its name and the case's method."""
+    with httpx.Client(base_url=base_url) as client:
+        opened = client.post("/v1/sessions", json={"source": "dashcam", "device": "fuzz rig"})
+        assert opened.status_code == 201, opened.text
+        session_id = opened.json()["id"]
+        frame = client.post(
+            f"/v1/sessions/{session_id}/frames",
+            files={"image": ("frame.jpg", encode_image(), "image/jpeg")},
+            data={"lat": "52.37552", "lon": "4.89629", "captured_at": "2024-05-01T12:00:00Z"},
+        )
+        assert frame.status_code == 200, frame.text
+        report_id = frame.json()["detections"][0]["hazard"]["report_id"]
+
+    def file_report() -> str:
+        filed = httpx.post(
+            f"{base_url}/v1/reports", json={"service_code": "D40", "lat": 52.0, "lon": 4.0}
+        )
+        assert filed.status_code == 201, filed.text
+        new_id: str = filed.json()["service_request_id"]
+        return new_id
+
+    def id_for(name: str, method: str) -> str:
+        if name == "session_id":
+            return str(session_id)
+        if method == "DELETE":
+            return file_report()
+        return str(report_id)
+
+    return id_for
+
+
+def _openapi_document() -> dict[str, Any]:
+    """The app's document, built from its routes alone (no lifespan, no model), so that it is
+    known when pytest collects this module; the logging set-up `create_app` does is undone."""
+    root = logging.getLogger()
+    handlers, level, structlog_config = root.handlers[:], root.level, structlog.get_config()
+    try:
+        return create_app(make_settings(rate_limit_enabled=False)).openapi()
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        structlog.configure(**structlog_config)
+
+
+OPENAPI = _openapi_document()
+schema = schemathesis.openapi.from_dict(OPENAPI, config=CONFIG)
+
+
+def test_served_schema_is_the_fuzzed_one(base_url: str) -> None:
+    assert httpx.get(f"{base_url}/openapi.json").json() == OPENAPI
+
+
+def test_method_not_allowed_names_every_method_of_the_resource(base_url: str) -> None:
+    # Three routes serve a report; a concrete path wins over a template, as in OpenAPI; a path
+    # the document leaves out keeps Starlette's own header.
+    for path, allow in [
+        ("/v1/reports/01JX5Q4M3N8W2V7C9B6D1E0F2G", "DELETE, GET, PATCH"),
+        ("/v1/reports/stats", "GET"),
+        ("/metrics", "GET"),
+    ]:
+        response = httpx.request("PUT", f"{base_url}{path}")
+        assert response.status_code == 405
+        assert response.headers["allow"] == allow
+        assert response.headers["content-type"] == "application/problem+json"
+
+
+@schema.parametrize()
+def test_api_conforms_to_its_schema(
+    case: schemathesis.Case[Any], base_url: str, live_id: IdFor
+) -> None:
+    # Half the cases, by a hash of the generated case (not a counter, so a shrunk or replayed
+    # case gets the same id).
+    generated = repr((case.path_parameters, case.query, case.body)).encode()
+    if case.path_parameters and zlib.crc32(generated) % 2 == 0:
+        # A new mapping: generated cases may share theirs, and a live id (a ULID, new in each
+        # run) must not leak into the next case's hash.
+        case.path_parameters = {
+            name: live_id(name, case.method.upper()) for name in case.path_parameters
+        }
+    case.call_and_validate(base_url=base_url)

@@ -17,11 +17,12 @@ from pathlib import Path
 
 from throughput.inputs import cpu_count, default_images, load_images
 from throughput.measure import BenchError, progress
+from throughput.server import relaxed_limits
 
 from .dashcam import Dashcam
 from .recorder import Recorder, report_progress, sample_memory
 from .report import summarise, write_report
-from .service import Stopped, relaxed_limits, started_service
+from .service import Stopped, started_service
 from .traffic import READ_MIX, Api, Clock, KnownReports, Reader, Spawner
 
 DEFAULT_REQUESTS = 10_000

@@ -66,19 +66,6 @@ def read_log(path: Path, stopped: Stopped, keep: Path | None) -> None:
             stopped.log_events[f"{level} {event}"] += 1
 
 
-def relaxed_limits() -> dict[str, str]:
-    """Settings that keep the service's rate limits out of the measurement, where it has them.
-
-    The load comes from one address, so per-client limits meant for one dashcam would refuse
-    most of it. Looked up in Settings, since the names are the service's to change.
-    """
-    from roadhazard.settings import Settings
-
-    if "rate_limit_enabled" in Settings.model_fields:
-        return {"ROADHAZARD_RATE_LIMIT_ENABLED": "false"}
-    return {}
-
-
 def serve_command() -> list[str]:
     script = Path(sys.executable).parent / "roadhazard"
     if script.is_file():

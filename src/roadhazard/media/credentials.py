@@ -32,6 +32,8 @@ class CloudinaryCredentials:
         parts = urlsplit(url.strip())
         if parts.scheme != "cloudinary" or not parts.hostname:
             raise ValueError("expected cloudinary://<api_key>:<api_secret>@<cloud_name>")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError("the Cloudinary URL must end with the cloud name (no path or query)")
         if not parts.username or not parts.password:
             raise ValueError("the Cloudinary URL lacks the API key or secret before the '@'")
         # urlsplit lowercases hostname; the cloud name keeps the case it was given.

@@ -43,7 +43,6 @@ async def test_metrics_follow_detections_reports_uploads_and_checks(raw_model: P
         report_id = created.json()["service_request_id"]
         await client.post(f"/v1/reports/{report_id}/confirm")
         assert (await client.get(f"/v1/reports/{report_id}")).status_code == 200
-        await client.get("/ready")
         await background_settled(resources)
         response = await client.get("/metrics")
     after = _samples(response.text)
@@ -68,7 +67,9 @@ async def test_metrics_follow_detections_reports_uploads_and_checks(raw_model: P
     assert delta("image_uploads_total", outcome="success") == 1
     assert delta("geocoding_requests_total", provider="offline", outcome="success") == 1
     assert _value(after, "model_status", status="ready") == 1
+    # Fresh at every scrape, /ready polled or not.
     assert _value(after, "dependency_check_status", check="redis", status="healthy") == 1
+    assert _value(after, "dependency_check_status", check="image_store", status="healthy") == 1
     assert _value(after, "inference_in_flight") == 0
     assert ("event_loop_lag_seconds_count", frozenset()) in after
 

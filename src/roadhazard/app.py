@@ -82,6 +82,8 @@ def create_app(settings: Settings, *, detector_loader: DetectorLoader | None = N
             )
             app.state.resources = resources
             app.state.rate_limiter = RateLimiter.from_settings(settings, redis)
+            # Readiness results are cached and shared, so a scrape costs the checks little.
+            app.state.before_metrics = resources.readiness.evaluate
             announcer = ShutdownAnnouncer(
                 settings.shutdown_announce_s,
                 settings.shutdown_drain_s,

@@ -139,3 +139,16 @@ class GatedBackend:
         if not self.gate.wait(timeout=30):
             raise TimeoutError("test gate was never opened")
         return self._output
+
+
+def jpeg(width: int = 64, height: int = 48, colour: tuple[int, int, int] = (90, 90, 90)) -> bytes:
+    """A small plain JPEG: a frame or report photo whose pixels do not matter."""
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(out, format="JPEG")
+    return out.getvalue()
+
+
+def png(width: int = 32, height: int = 32) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (10, 200, 10)).save(out, format="PNG")
+    return out.getvalue()

@@ -8,9 +8,8 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests import scene
-from tests.factories import encode_image
+from tests.factories import encode_image, jpeg
 from tests.harness import background_settled, make_settings, running_app
-from tests.reports.conftest import jpeg
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

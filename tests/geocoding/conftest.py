@@ -5,14 +5,13 @@ from __future__ import annotations
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 
 from roadhazard.geocoding.service import GeocodingService
-from roadhazard.redis import EmbeddedRedis, create_client
+from roadhazard.redis import create_client
 from roadhazard.settings import Settings
 from tests.fakes.nominatim import FakeNominatim, FakePlace
 from tests.fakes.server import serving
@@ -100,18 +99,6 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    # A short path: the embedded server's unix socket path must stay under 107 bytes.
-    with tempfile.TemporaryDirectory(prefix="rh-") as data_dir:
-        async with EmbeddedRedis(Path(data_dir)) as server:
-            client = create_client(server.url, socket_timeout_s=5, connect_timeout_s=5, retries=1)
-            try:
-                yield client
-            finally:
-                await client.aclose()
 
 
 @pytest.fixture

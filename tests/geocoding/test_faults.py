@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 from structlog.testing import capture_logs
 
+from roadhazard.geocoding import service as geocoding_service
 from roadhazard.geocoding.service import GeocoderUnavailable
 from roadhazard.health.schemas import CheckStatus
 from tests.fakes.nominatim import FakeNominatim
 from tests.fakes.server import Fault, unused_port
 from tests.geocoding.conftest import DAMRAK, PARISER_PLATZ, MakeService, ManualClock
+
+
+@pytest.fixture(autouse=True)
+def _loggers_captured(uncached_loggers: Callable[..., None]) -> None:
+    uncached_loggers(geocoding_service)
+
 
 SECRET_EMAIL = "fleet-ops@example.org"
 

@@ -34,24 +34,13 @@ from roadhazard.resilience import (
     RetryPolicy,
     TransientError,
 )
+from tests.factories import jpeg, png
 from tests.fakes.cloudinary import FakeCloudinary
 from tests.fakes.server import Fault, unused_port
 
 REPORT_ID = "01HZY3C5N8Q4W7RZT0M2K6B9DX"
 KEY = image_key(REPORT_ID, "original")
 PUBLIC_ID = f"roadhazard/{REPORT_ID}_original"
-
-
-def jpeg(width: int = 64, height: int = 48, colour: tuple[int, int, int] = (90, 90, 90)) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (width, height), colour).save(out, format="JPEG")
-    return out.getvalue()
-
-
-def png(width: int = 32, height: int = 32) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (width, height), (10, 200, 10)).save(out, format="PNG")
-    return out.getvalue()
 
 
 class Clock:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,8 @@ from PIL import Image, ImageFont
 from structlog.testing import capture_logs
 
 from roadhazard.errors import ContentTooLarge, UnsupportedMediaType
+from roadhazard.media import annotate
+from roadhazard.media import service as media_service
 from roadhazard.media.annotate import Annotation, label_font
 from roadhazard.media.service import (
     LocalImageStore,
@@ -19,7 +22,13 @@ from roadhazard.media.service import (
     sniff_content_type,
 )
 from roadhazard.reports.ids import new_report_id
-from tests.reports.conftest import jpeg, png
+from tests.factories import jpeg, png
+
+
+@pytest.fixture(autouse=True)
+def _loggers_captured(uncached_loggers: Callable[..., None]) -> None:
+    uncached_loggers(annotate, media_service)
+
 
 BOX = Annotation(class_id=3, label="Pothole", confidence=0.87, x1=5, y1=20, x2=50, y2=40)
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import socket
-import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 
-from roadhazard.redis import EmbeddedRedis, create_client
+from roadhazard.redis import create_client
+from tests.fakes.server import unused_port
 
 # Any time will do; window boundaries fall on multiples of the window since the epoch.
 START_S = 1_750_000_000.0
@@ -36,35 +34,9 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def redis_url() -> AsyncIterator[str]:
-    # A short path: the embedded server's unix socket path must stay under 107 bytes.
-    with tempfile.TemporaryDirectory(prefix="rh-") as data_dir:
-        async with EmbeddedRedis(Path(data_dir)) as server:
-            yield server.url
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = create_client(redis_url, socket_timeout_s=5, connect_timeout_s=5, retries=1)
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
-@pytest.fixture
-def closed_port() -> int:
-    """A local port nothing listens on: connecting is refused at once."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-@pytest.fixture
-async def unreachable_redis(closed_port: int) -> AsyncIterator[Redis]:
+async def unreachable_redis() -> AsyncIterator[Redis]:
     client = create_client(
-        f"redis://127.0.0.1:{closed_port}", socket_timeout_s=0.2, connect_timeout_s=0.2, retries=0
+        f"redis://127.0.0.1:{unused_port()}", socket_timeout_s=0.2, connect_timeout_s=0.2, retries=0
     )
     try:
         yield client

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from redis.asyncio import Redis
 from structlog.testing import capture_logs
 
-from roadhazard.ratelimit import RateLimiter
+from roadhazard.ratelimit import RateLimiter, limiter
 from roadhazard.redis import create_client
+
+
+@pytest.fixture(autouse=True)
+def _loggers_captured(uncached_loggers: Callable[..., None]) -> None:
+    uncached_loggers(limiter)
 
 
 async def test_a_refused_connection_admits_and_warns_once(unreachable_redis: Redis) -> None:

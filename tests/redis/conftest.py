@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +10,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from roadhazard.redis import EmbeddedRedis, create_client
+from tests.fakes.server import unused_port
 
 SYSTEM_REDIS_URL = "redis://127.0.0.1:6379/13"
 
@@ -80,10 +80,7 @@ async def hanging_server() -> AsyncIterator[HangingServer]:
 @pytest.fixture
 def closed_port() -> int:
     """A port nothing listens on: it was just free, and we keep no listener on it."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+    return unused_port()
 
 
 async def delete_keys(client: Redis, keys: list[str]) -> None:

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import io
-import tempfile
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
 
 import pytest
-from PIL import Image
 from redis.asyncio import Redis
 
 from roadhazard.detection.engine import Box
 from roadhazard.geocoding.schemas import Address, Place
 from roadhazard.media.service import LocalImageStore
-from roadhazard.redis import EmbeddedRedis, create_client, keys
+from roadhazard.redis import keys
 from roadhazard.reports.addresses import GEOCODE_QUEUE, AddressJobs, ReportAddresses
 from roadhazard.reports.ids import new_report_id
 from roadhazard.reports.images import IMAGE_QUEUE, ImageJobs, ReportImages
@@ -44,18 +40,6 @@ class Clock:
     def advance(self, **delta: float) -> datetime:
         self.now += timedelta(**delta)
         return self.now
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    # A short path: the embedded server's unix socket path must stay under 107 bytes.
-    with tempfile.TemporaryDirectory(prefix="rh-") as data_dir:
-        async with EmbeddedRedis(Path(data_dir)) as server:
-            client = create_client(server.url, socket_timeout_s=5, connect_timeout_s=5, retries=1)
-            try:
-                yield client
-            finally:
-                await client.aclose()
 
 
 @pytest.fixture
@@ -137,18 +121,6 @@ def service(redis: Redis, report_images: ReportImages, clock: Clock) -> ReportsS
         addresses=ReportAddresses(Outbox(redis, GEOCODE_QUEUE)),
         clock=clock,
     )
-
-
-def jpeg(width: int = 64, height: int = 48, colour: tuple[int, int, int] = (90, 90, 90)) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (width, height), colour).save(out, format="JPEG")
-    return out.getvalue()
-
-
-def png(width: int = 32, height: int = 32) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (width, height), (10, 200, 10)).save(out, format="PNG")
-    return out.getvalue()
 
 
 # About 11 m per 0.0001 degree of latitude.

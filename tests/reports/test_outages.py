@@ -19,12 +19,12 @@ import pytest
 
 from roadhazard.deps import Resources
 from roadhazard.settings import Settings
+from tests.factories import jpeg
 from tests.fakes.cloudinary import FakeCloudinary
 from tests.fakes.nominatim import FakeNominatim
 from tests.fakes.server import Fault
 from tests.geocoding.conftest import DAMRAK, GAZETTEER
 from tests.harness import background_settled, make_settings, redis_across_restarts, running_app
-from tests.reports.conftest import jpeg
 
 # Beside Damrak 1 in the fake gazetteer (within its reverse radius).
 NEAR_DAMRAK = {"lat": 52.37551, "lon": 4.89628}

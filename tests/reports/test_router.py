@@ -13,8 +13,9 @@ import pytest
 
 from roadhazard.deps import Resources
 from roadhazard.reports.images import PreparedImage, ReportImages
+from tests.factories import jpeg, png
 from tests.harness import background_settled, make_settings, running_app
-from tests.reports.conftest import assert_consistent, jpeg, png, sighting
+from tests.reports.conftest import assert_consistent, sighting
 
 POTHOLE = {"service_code": "D40", "lat": 52.37, "lon": 4.89, "description": "deep", "tags": ["a"]}
 

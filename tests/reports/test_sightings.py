@@ -15,13 +15,13 @@ from roadhazard.media.service import LocalImageStore, image_key
 from roadhazard.reports.service import ReportsService, new_report_id
 from roadhazard.reports.states import Action, ReportState
 from roadhazard.taxonomy import resolve
+from tests.factories import jpeg
 from tests.reports.conftest import (
     HERE,
     START,
     Background,
     Clock,
     assert_consistent,
-    jpeg,
     north_of,
     sighting,
 )

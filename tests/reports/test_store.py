@@ -17,13 +17,13 @@ from roadhazard.reports.service import ReportsService
 from roadhazard.reports.states import Action
 from roadhazard.reports.store import ReportStore
 from roadhazard.taxonomy import resolve
+from tests.factories import jpeg
 from tests.reports.conftest import (
     HERE,
     START,
     Background,
     Clock,
     assert_consistent,
-    jpeg,
     north_of,
     sighting,
 )

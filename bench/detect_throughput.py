@@ -30,7 +30,6 @@ import argparse
 import dataclasses
 import json
 import platform
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,7 +45,7 @@ from throughput.inputs import (
     service_default,
 )
 from throughput.load import HttpResult, measure_http, multipart_bodies
-from throughput.measure import BenchError, progress
+from throughput.measure import BenchError, progress, run_cli
 from throughput.report import fmt, report, summary
 
 
@@ -188,26 +187,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _terminate_on_sigterm() -> None:
-    # SIGTERM (from a CI runner or `timeout`) takes the same path as Ctrl-C, so the server
-    # subprocess is stopped by the finally blocks instead of being orphaned.
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _terminate_on_sigterm()
-    try:
-        return run(args)
-    except BenchError as exc:
-        print(f"detect_throughput: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("detect_throughput: interrupted", file=sys.stderr)
-        return 130
+    return run_cli("detect_throughput", lambda: run(args))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ import json
 import os
 import platform
 import random
-import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -16,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from throughput.inputs import cpu_count, default_images, load_images
-from throughput.measure import BenchError, progress
+from throughput.measure import BenchError, progress, run_cli
 from throughput.server import relaxed_limits
 
 from .dashcam import Dashcam
@@ -228,16 +227,5 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-
-    def on_sigterm(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt  # the same way out as Ctrl-C: the service is stopped
-
-    signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        return run(args)
-    except BenchError as exc:
-        print(f"loadtest: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("loadtest: interrupted", file=sys.stderr)
-        return 130
+    # Any way out, SIGTERM included, stops the service it started.
+    return run_cli("loadtest", lambda: run(args))

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,27 @@ _STARTED = time.monotonic()
 
 class BenchError(Exception):
     """Ends the run with one readable message instead of a traceback."""
+
+
+def run_cli(name: str, run: Callable[[], int]) -> int:
+    """Runs a benchmark's body: a BenchError is one line and exit 2, Ctrl-C exit 130.
+
+    SIGTERM (from a CI runner or `timeout`) takes Ctrl-C's path, so the finally blocks stop
+    the server subprocess instead of orphaning it.
+    """
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        return run()
+    except BenchError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        return 130
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -278,11 +279,7 @@ def _workers(
         QueueWorker(
             geocode_outbox,
             AddressJobs(geocoding, report_images.reports),
-            WorkerOptions(
-                concurrency=1,
-                poll_s=settings.outbox_poll_s,
-                max_backoff_s=settings.outbox_max_backoff_s,
-            ),
+            dataclasses.replace(options, concurrency=1),
         ),
     )
 

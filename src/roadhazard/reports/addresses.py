@@ -19,12 +19,11 @@ from roadhazard.geocoding.schemas import Address, Place
 from roadhazard.reports.models import GeoPoint
 from roadhazard.reports.outbox import Job, Outbox
 from roadhazard.reports.store import ReportStore
-from roadhazard.reports.worker import RetryLater, wall_ms
+from roadhazard.reports.worker import wall_ms, without_report
 
 log = structlog.get_logger(__name__)
 
 GEOCODE_QUEUE = "geocode"
-ORPHAN_GRACE_MS = 5 * 60 * 1000
 
 
 class AddressStatus(enum.StrEnum):
@@ -78,9 +77,7 @@ class AddressJobs:
     async def handle(self, job: Job) -> Mapping[str, str]:
         report = await self.reports.get(job.fields["report_id"])
         if report is None:
-            if self.clock_ms() - job.staged_ms < ORPHAN_GRACE_MS:
-                raise RetryLater("the report is not written yet", delay_s=2.0)
-            return {}
+            return without_report(job, self.clock_ms())
         if job.fields.get("op") == "forward":
             return await self._forward(job.fields.get("query", ""))
         if report.location is None:

@@ -29,16 +29,12 @@ from roadhazard.media.service import (
 from roadhazard.observability import metrics
 from roadhazard.reports.outbox import Job, Outbox
 from roadhazard.reports.store import ReportStore
-from roadhazard.reports.worker import RetryLater, wall_ms
+from roadhazard.reports.worker import RetryLater, wall_ms, without_report
 from roadhazard.resilience import PermanentError
 
 log = structlog.get_logger(__name__)
 
 IMAGE_QUEUE = "images"
-
-# A job staged just before its report is written may be picked up first; it waits this long
-# for the report before it is taken for the leftover of a request that failed.
-ORPHAN_GRACE_MS = 5 * 60 * 1000
 
 # What a store refuses for the file itself; anything else (credentials, outages) may heal.
 REJECTED_STATUSES = frozenset({400, 413, 415, 422})
@@ -180,10 +176,7 @@ class ImageJobs:
             await self.images.store.delete(key)
             return {}
         if not await self.images.reports.exists(report_id):
-            if self.clock_ms() - job.staged_ms < ORPHAN_GRACE_MS:
-                raise RetryLater("the report is not written yet", delay_s=2.0)
-            log.info("image_job_orphaned", job_id=job.id)
-            return {}
+            return without_report(job, self.clock_ms())
         data = base64.b64decode(job.fields["data"])
         try:
             await self.images.store.put(key, data, job.fields["content_type"])

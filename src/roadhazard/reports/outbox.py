@@ -67,11 +67,21 @@ class Outbox:
             list[str],
             await self._claim(keys=[self._queue_key], args=[now_ms, now_ms + lease_ms, limit]),
         )
-        jobs = [await self.load(job_id) for job_id in ids]
+        if not ids:
+            return []
+        # One round trip for the whole batch's payloads.
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.hgetall(keys.report_job(self.queue, job_id))
+            raws: list[dict[str, str]] = await pipe.execute()
+        jobs = [await self._job(job_id, raw) for job_id, raw in zip(ids, raws, strict=True)]
         return [job for job in jobs if job is not None]
 
     async def load(self, job_id: str) -> Job | None:
         raw = cast(dict[str, str], await self.redis.hgetall(keys.report_job(self.queue, job_id)))
+        return await self._job(job_id, raw)
+
+    async def _job(self, job_id: str, raw: dict[str, str]) -> Job | None:
         if not raw:
             # Staged and finished between the claim and this read: nothing left to do.
             await self.redis.zrem(self._queue_key, job_id)

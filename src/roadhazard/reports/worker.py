@@ -55,6 +55,20 @@ def wall_ms() -> int:
     return int(time.time() * 1000)
 
 
+# A job is staged just before its report is written, so a worker may pick it up first; it
+# waits this long for the report before it is taken for the leftover of a request that failed.
+ORPHAN_GRACE_MS = 5 * 60 * 1000
+
+
+def without_report(job: Job, now_ms: int) -> Mapping[str, str]:
+    """What a handler answers for a job whose report is not there: wait for it while it may
+    still be written (RetryLater), then drop the job (nothing to write)."""
+    if now_ms - job.staged_ms < ORPHAN_GRACE_MS:
+        raise RetryLater("the report is not written yet", delay_s=2.0)
+    log.info("outbox_job_orphaned", queue=job.queue, job_id=job.id)
+    return {}
+
+
 @dataclass
 class QueueWorker:
     outbox: Outbox

@@ -14,12 +14,15 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from roadhazard import __version__
+from roadhazard.apidocs.router import install_docs
 from roadhazard.deps import Resources
 from roadhazard.detection.engine import Detector
 from roadhazard.detection.pool import InferencePool
 from roadhazard.detection.postprocess import Thresholds
 from roadhazard.detection.router import router as detection_router
 from roadhazard.detection.service import DetectionService, DetectorLoader
+from roadhazard.edge.header_limits import HeaderLimitMiddleware, HeaderLimits
+from roadhazard.edge.security_headers import SecurityHeadersMiddleware
 from roadhazard.errors import install_error_handlers
 from roadhazard.geocoding.router import router as geocoding_router
 from roadhazard.geocoding.service import GeocodingService
@@ -107,6 +110,10 @@ def create_app(settings: Settings, *, detector_loader: DetectorLoader | None = N
         version=__version__,
         description="Road hazard detection and de-duplicated hazard reports.",
         lifespan=lifespan,
+        # Served by apidocs instead: guarded like other reads, and without a CDN.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.settings = settings
     app.state.access_policy = settings.access_policy
@@ -117,11 +124,23 @@ def create_app(settings: Settings, *, detector_loader: DetectorLoader | None = N
     app.include_router(sessions_router)
     app.include_router(geocoding_router)
     app.include_router(metrics_router)
+    if settings.docs_enabled:
+        install_docs(app)
     app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_request_bytes)
+    app.add_middleware(HeaderLimitMiddleware, limits=_header_limits(settings))
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     # Outermost, so its timings and status classes include every other layer's answer.
     app.add_middleware(MetricsMiddleware)
     return app
+
+
+def _header_limits(settings: Settings) -> HeaderLimits:
+    return HeaderLimits(
+        max_headers=settings.max_headers,
+        max_line_bytes=settings.max_header_line_bytes,
+        max_total_bytes=settings.max_header_bytes,
+    )
 
 
 def _log_started(settings: Settings, resources: Resources) -> None:

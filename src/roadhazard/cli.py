@@ -87,6 +87,7 @@ def _unit_interval(text: str) -> float:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from roadhazard.edge.protocol import uvicorn_options
     from roadhazard.logging import configure_logging
     from roadhazard.observability.multiprocess import MULTIPROC_DIR_ENV, prepare_multiprocess_dir
     from roadhazard.redis import find_redis_server
@@ -115,6 +116,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         log_config=None,
         # Requests in flight when the listeners close get the drain time to finish.
         timeout_graceful_shutdown=max(1, round(settings.shutdown_drain_s)),
+        **uvicorn_options(settings),
     )
     return 0
 

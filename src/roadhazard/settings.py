@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from roadhazard import __version__
 from roadhazard.access.service import AccessPolicy
+from roadhazard.edge.proxies import check_trusted_proxies
 from roadhazard.media.credentials import CloudinaryCredentials
 from roadhazard.taxonomy.service import load_taxonomy
 
@@ -75,6 +76,13 @@ class Settings(BaseSettings):
     # access
     api_keys: SecretStr | None = None
     public_reads: bool = True
+    docs_enabled: bool = True
+
+    # the HTTP edge: what `roadhazard serve` accepts before a request reaches the app
+    forwarded_allow_ips: str = ""
+    max_headers: int = Field(default=100, ge=10, le=1000)
+    max_header_line_bytes: int = Field(default=8 * 1024, ge=1024, le=1024 * 1024)
+    max_header_bytes: int = Field(default=64 * 1024, ge=4 * 1024, le=16 * 1024 * 1024)
 
     # sessions
     session_idle_ttl_s: int = Field(default=3600, ge=1, le=30 * 24 * 3600)
@@ -161,6 +169,19 @@ class Settings(BaseSettings):
         # Parsed here only to fail at start; ApiKeyError messages never contain a key.
         AccessPolicy.from_config(value.get_secret_value() if value else None, public_reads=True)
         return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _check_forwarded_allow_ips(cls, value: str) -> str:
+        return check_trusted_proxies(value)
+
+    @model_validator(mode="after")
+    def _check_header_limits(self) -> Settings:
+        if self.max_header_line_bytes > self.max_header_bytes:
+            raise ValueError(
+                "ROADHAZARD_MAX_HEADER_LINE_BYTES cannot exceed ROADHAZARD_MAX_HEADER_BYTES"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_cloudinary(self) -> Settings:

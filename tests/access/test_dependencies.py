@@ -111,7 +111,9 @@ async def test_sessions_and_reports_follow_the_roles(raw_model: Path) -> None:
         frame = await client.post(
             f"/v1/sessions/{session_id}/frames", files=IMAGE, headers=reporter
         )
-        stats = await client.get(f"/v1/sessions/{session_id}")
+        stats = await client.get(f"/v1/sessions/{session_id}", headers=reporter)
+        # Public reads cover reports, not sessions: a session is its opener's (and admins').
+        anonymous_stats = await client.get(f"/v1/sessions/{session_id}")
         anonymous_report = await client.post("/v1/reports", json=pothole)
         report = await client.post("/v1/reports", json=pothole, headers=reporter)
         report_id = report.json()["service_request_id"]
@@ -128,6 +130,7 @@ async def test_sessions_and_reports_follow_the_roles(raw_model: Path) -> None:
     assert session.status_code == 201
     assert frame.status_code == 200
     assert stats.status_code == 200
+    assert anonymous_stats.status_code == 404
     assert anonymous_report.status_code == 401
     assert report.status_code == 201
     assert listing.status_code == 200

@@ -30,7 +30,7 @@ def test_report_keys_and_indexes_share_one_slot() -> None:
         keys.REPORTS_BY_TIME,
         keys.REPORT_STATS,
         keys.reports_geo("pothole"),
-        keys.report_idempotency("any text, even {braces}"),
+        keys.report_idempotency("key:ab12cd34", "any text, even {braces}"),
     ]
     assert keys.report("r-42") == "rh:{reports}:report:r-42"
     assert keys.REPORTS_BY_TIME == "rh:{reports}:by_time"
@@ -51,8 +51,9 @@ def test_ids_that_could_break_a_key_are_refused(bad: str) -> None:
 
 def test_client_idempotency_keys_are_hashed_to_a_bounded_key() -> None:
     long_key = "k" * 10_000
-    key = keys.report_idempotency(long_key)
+    key = keys.report_idempotency("ip:10.0.0.1", long_key)
     assert key.startswith("rh:{reports}:idem:")
     assert len(key) == len("rh:{reports}:idem:") + 64
-    assert key == keys.report_idempotency(long_key)
-    assert key != keys.report_idempotency(long_key + "!")
+    assert key == keys.report_idempotency("ip:10.0.0.1", long_key)
+    assert key != keys.report_idempotency("ip:10.0.0.1", long_key + "!")
+    assert key != keys.report_idempotency("ip:10.0.0.2", long_key)

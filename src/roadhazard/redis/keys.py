@@ -117,9 +117,12 @@ def reports_geo(class_name: str) -> str:
     return f"{REPORTS_PREFIX}geo:{_checked('class name', class_name)}"
 
 
-def report_idempotency(client_key: str) -> str:
-    """String: the report id created by a request with this Idempotency-Key."""
-    return f"{REPORTS_PREFIX}idem:{_digest(client_key)}"
+def report_idempotency(caller: str, client_key: str) -> str:
+    """String: the report id created by a request with this Idempotency-Key from this caller.
+
+    The caller is part of the key, so two callers that pick the same key (a counter, a date)
+    never get each other's answers."""
+    return f"{REPORTS_PREFIX}idem:{_digest(caller + chr(0) + client_key)}"
 
 
 REPORTS_GEO_ALL = f"{REPORTS_PREFIX}geo_all"

@@ -48,6 +48,18 @@ class ReportOutcome:
 
 
 @dataclass(frozen=True)
+class IdempotencyKey:
+    """A client's Idempotency-Key and who sent it (`client_identity`: the API key's id, else
+    the client's address); a key is only ever matched against the same caller's requests."""
+
+    caller: str
+    value: str
+
+    def redis_key(self) -> str:
+        return keys.report_idempotency(self.caller, self.value)
+
+
+@dataclass(frozen=True)
 class ManualReport:
     """A report someone filed by hand: no detection, an image only if they sent one."""
 

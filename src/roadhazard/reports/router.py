@@ -18,10 +18,10 @@ from roadhazard.access.dependencies import require
 from roadhazard.access.service import Role
 from roadhazard.deps import ReportsServiceDep, SettingsDep
 from roadhazard.errors import Unprocessable, validate_body_fields
-from roadhazard.ratelimit import rate_limit
+from roadhazard.ratelimit import client_identity, rate_limit
 from roadhazard.reports.images import ImageSource
 from roadhazard.reports.listing import BoundingBox, ReportQuery
-from roadhazard.reports.models import GeoPoint, ManualReport, ReportChanges
+from roadhazard.reports.models import GeoPoint, IdempotencyKey, ManualReport, ReportChanges
 from roadhazard.reports.schemas import (
     LIST_LIMIT_MAX,
     ManualReportIn,
@@ -270,13 +270,18 @@ async def create_report(
     """A manual report: JSON (image as base64, optional) or multipart with an `image` file.
 
     With `Idempotency-Key`, a retry of the same request gets the same answer; the same key
-    with another payload is refused (422), and one still in progress answers 409.
+    with another payload is refused (422), and one still in progress answers 409. A key is
+    the caller's own (its API key, else its address): another caller's equal key is another.
     """
     image, fields = await _manual_input(request, settings)
     draft = _manual_report(image, fields)
     status, body = await service.create_manual(
         draft,
-        idempotency_key=idempotency_key,
+        idempotency_key=(
+            None
+            if idempotency_key is None
+            else IdempotencyKey(client_identity(request), idempotency_key)
+        ),
         render=lambda report: ReportOut.from_report(report, service.public_url).model_dump_json(),
     )
     report_id = json.loads(body)["service_request_id"]

@@ -24,6 +24,7 @@ from roadhazard.reports.images import ImageSource, ImageStatus, PreparedImage, R
 from roadhazard.reports.listing import ReportPage, ReportQuery, list_reports
 from roadhazard.reports.models import (
     GeoPoint,
+    IdempotencyKey,
     ManualReport,
     Report,
     ReportChanges,
@@ -171,7 +172,7 @@ class ReportsService:
         self,
         draft: ManualReport,
         *,
-        idempotency_key: str | None,
+        idempotency_key: IdempotencyKey | None,
         render: Callable[[Report], str],
     ) -> tuple[int, str]:
         """Files a manual report; returns the HTTP status and body to answer with.

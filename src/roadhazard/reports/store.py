@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 
 from roadhazard.redis import keys
 from roadhazard.reports import scripts
-from roadhazard.reports.models import Report
+from roadhazard.reports.models import IdempotencyKey, Report
 from roadhazard.reports.states import ReportState
 
 # Redis's sort order for equal scores is by member, which for ULIDs is creation order.
@@ -211,7 +211,7 @@ class ReportStore:
 
     async def claim(
         self,
-        client_key: str,
+        client_key: IdempotencyKey,
         *,
         fingerprint: str,
         token: str,
@@ -220,7 +220,7 @@ class ReportStore:
         lease_ms: int,
     ) -> IdempotencyClaim:
         reply = await self._idem_begin(
-            keys=[keys.report_idempotency(client_key)],
+            keys=[client_key.redis_key()],
             args=[
                 fingerprint,
                 token,
@@ -235,13 +235,15 @@ class ReportStore:
             return IdempotencyClaim(outcome, status=int(reply[1]), body=reply[2])
         return IdempotencyClaim(outcome, report_id=reply[1] if len(reply) > 1 else None)
 
-    async def finish(self, client_key: str, *, token: str, status: int, body: str) -> bool:
+    async def finish(
+        self, client_key: IdempotencyKey, *, token: str, status: int, body: str
+    ) -> bool:
         return bool(
             await self._idem_finish(
-                keys=[keys.report_idempotency(client_key)],
+                keys=[client_key.redis_key()],
                 args=[token, status, body, keys.IDEMPOTENCY_TTL_S],
             )
         )
 
-    async def release(self, client_key: str, *, token: str) -> None:
-        await self._idem_release(keys=[keys.report_idempotency(client_key)], args=[token])
+    async def release(self, client_key: IdempotencyKey, *, token: str) -> None:
+        await self._idem_release(keys=[client_key.redis_key()], args=[token])

@@ -67,10 +67,11 @@ def _frame_params(fields: dict[str, Any]) -> FrameParams:
     dependencies=[Depends(rate_limit("frames"))],
 )
 async def start_session(
-    body: SessionCreate, response: Response, service: SessionServiceDep, _: ReporterDep
+    body: SessionCreate, response: Response, service: SessionServiceDep, caller: ReporterDep
 ) -> SessionCreated:
-    """Opens a driving session; its id is a ULID."""
-    created = await service.start(body)
+    """Opens a driving session; its id is a ULID. Only the API key that opened it (and admins)
+    may send it frames, read it or end it."""
+    created = await service.start(body, caller)
     response.headers["Location"] = f"{router.prefix}/{created.id}"
     return created
 
@@ -87,7 +88,7 @@ async def send_frame(
     request: Request,
     service: SessionServiceDep,
     settings: SettingsDep,
-    _: ReporterDep,
+    caller: ReporterDep,
 ) -> FrameResponse:
     """Detects hazards in one frame and says which hazard report each detection belongs to."""
     upload = await read_image_upload(
@@ -98,7 +99,7 @@ async def send_frame(
         max_image_bytes=settings.max_image_bytes,
     )
     params = _frame_params(upload.fields)
-    return await service.process_frame(session_id, upload.single(), params)
+    return await service.process_frame(session_id, upload.single(), params, caller)
 
 
 @router.get(
@@ -107,9 +108,11 @@ async def send_frame(
     responses=problem_responses(404, 429),
     dependencies=[Depends(rate_limit("reads"))],
 )
-async def session_stats(session_id: str, service: SessionServiceDep, _: ReaderDep) -> SessionStats:
+async def session_stats(
+    session_id: str, service: SessionServiceDep, caller: ReaderDep
+) -> SessionStats:
     """The session's state and counters: frames, detections, hazards by class, duration."""
-    return await service.stats(session_id)
+    return await service.stats(session_id, caller)
 
 
 @router.post(
@@ -118,6 +121,8 @@ async def session_stats(session_id: str, service: SessionServiceDep, _: ReaderDe
     responses=problem_responses(404, 429),
     dependencies=[Depends(rate_limit("frames"))],
 )
-async def end_session(session_id: str, service: SessionServiceDep, _: ReporterDep) -> SessionStats:
+async def end_session(
+    session_id: str, service: SessionServiceDep, caller: ReporterDep
+) -> SessionStats:
     """Ends the session and returns its summary; ending it again returns the same summary."""
-    return await service.end(session_id)
+    return await service.end(session_id, caller)

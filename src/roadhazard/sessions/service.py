@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
+from roadhazard.access.service import Principal, Role
 from roadhazard.detection.engine import Detection
 from roadhazard.detection.postprocess import Thresholds
 from roadhazard.detection.schemas import BoxOut, ImageSizeOut
@@ -37,7 +38,13 @@ from roadhazard.sessions.schemas import (
     SessionTracking,
     TrackedDetectionOut,
 )
-from roadhazard.sessions.store import NewSession, Observation, SessionRecord, SessionStore
+from roadhazard.sessions.store import (
+    NewSession,
+    Observation,
+    SessionRecord,
+    SessionStore,
+    session_not_found,
+)
 from roadhazard.taxonomy.schemas import HazardType
 
 log = structlog.get_logger(__name__)
@@ -96,7 +103,7 @@ class SessionService:
         self._defaults = defaults
         self._clock = clock
 
-    async def start(self, request: SessionCreate) -> SessionCreated:
+    async def start(self, request: SessionCreate, caller: Principal) -> SessionCreated:
         session_id = new_session_id()
         started = self._clock()
         await self._store.create(
@@ -109,6 +116,7 @@ class SessionService:
                 iou=request.iou,
                 track_window_s=request.track_window_s or self._defaults.track_window_s,
                 track_radius_m=request.track_radius_m or self._defaults.track_radius_m,
+                owner=caller.key_id,
             )
         )
         log.info("session_started", session_id=session_id, source=request.source.value)
@@ -119,16 +127,18 @@ class SessionService:
             idle_ttl_s=self._defaults.idle_ttl_s,
         )
 
-    async def stats(self, session_id: str) -> SessionStats:
-        return self._stats(await self._store.get(_checked_id(session_id)))
+    async def stats(self, session_id: str, caller: Principal) -> SessionStats:
+        record = await self._store.get(_checked_id(session_id))
+        return self._stats(_visible_to(caller, record))
 
-    async def end(self, session_id: str) -> SessionStats:
-        record = await self._store.end(_checked_id(session_id), now=self._clock())
+    async def end(self, session_id: str, caller: Principal) -> SessionStats:
+        _visible_to(caller, await self._store.get(_checked_id(session_id)))
+        record = await self._store.end(session_id, now=self._clock())
         log.info("session_ended", session_id=session_id, frames=record.frames)
         return self._stats(record)
 
     async def process_frame(
-        self, session_id: str, image: bytes, params: FrameParams
+        self, session_id: str, image: bytes, params: FrameParams, caller: Principal
     ) -> FrameResponse:
         _checked_id(session_id)
         now = self._clock()
@@ -142,9 +152,9 @@ class SessionService:
         digest = await asyncio.to_thread(_sha256, image)  # up to MAX_IMAGE_BYTES: off the loop
         retry_key = f"frame:{captured_at.isoformat()}:{digest}"
         context = await self._store.frame_context(session_id, retry_key)
-        session = context.session
-        if session is None:
-            raise NotFound(f"No session {session_id}; it never existed or expired.")
+        if context.session is None:
+            raise session_not_found(session_id)
+        session = _visible_to(caller, context.session)
         if session.state != SessionState.ACTIVE:
             raise Conflict(f"Session {session_id} has ended; start a new session.")
         if context.stored_answer is not None:
@@ -288,6 +298,16 @@ class SessionService:
                 track_radius_m=record.track_radius_m,
             ),
         )
+
+
+def _visible_to(caller: Principal, record: SessionRecord) -> SessionRecord:
+    """The session, if the caller may use it: admins may use every session, a reporter only
+    those it opened. Anyone else is told it does not exist, so session ids cannot be probed."""
+    if caller.role is Role.ADMIN:
+        return record
+    if record.owner is None or record.owner != caller.key_id:
+        raise session_not_found(record.id)
+    return record
 
 
 def _checked_id(session_id: str) -> str:

@@ -47,6 +47,8 @@ class SessionRecord:
     iou: float | None
     track_window_s: float
     track_radius_m: float
+    # The key id of the reporter that opened it; None when no key did (open access).
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class NewSession:
     iou: float | None
     track_window_s: float
     track_radius_m: float
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -130,12 +133,19 @@ def _record(session_id: str, meta: Mapping[str, str]) -> SessionRecord:
         iou=_optional_float(meta.get("iou")),
         track_window_s=float(meta["track_window_s"]),
         track_radius_m=float(meta["track_radius_m"]),
+        owner=meta.get("owner") or None,
     )
+
+
+def session_not_found(session_id: str) -> NotFound:
+    """The one answer for a session that is not there, or not the caller's to see: the two
+    must read the same, so that ids cannot be probed."""
+    return NotFound(f"No session {session_id}; it never existed or expired after inactivity.")
 
 
 def _raise_for(status: str, session_id: str) -> None:
     if status == "missing":
-        raise NotFound(f"No session {session_id}; it never existed or expired after inactivity.")
+        raise session_not_found(session_id)
     if status in ("ended", "already"):
         raise Conflict(f"Session {session_id} has ended; start a new session to send frames.")
 
@@ -167,6 +177,7 @@ class SessionStore:
             "iou": "" if session.iou is None else repr(session.iou),
             "track_window_s": repr(session.track_window_s),
             "track_radius_m": repr(session.track_radius_m),
+            "owner": session.owner or "",
         }
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, items=[part for pair in fields.items() for part in pair])

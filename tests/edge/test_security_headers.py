@@ -1,0 +1,60 @@
+"""Every response says nosniff, no referrer and no framing; images say their exact type."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from roadhazard.deps import Resources
+from tests.factories import jpeg, png
+from tests.harness import make_settings, running_app
+
+
+@pytest.fixture
+async def app(raw_model: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Resources]]:
+    async with running_app(make_settings(model_path=raw_model), wait_loaded=False) as running:
+        yield running
+
+
+def assert_security_headers(response: httpx.Response) -> None:
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    policy = response.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in policy
+
+
+async def test_success_error_and_problem_answers_carry_the_headers(
+    app: tuple[httpx.AsyncClient, Resources],
+) -> None:
+    client, _ = app
+    answers = [
+        await client.get("/health"),
+        await client.get("/no/such/route"),
+        await client.post("/v1/reports", json={"service_code": "D40", "lat": 100, "lon": 0}),
+    ]
+
+    assert [answer.status_code for answer in answers] == [200, 404, 422]
+    for answer in answers:
+        assert_security_headers(answer)
+        assert answer.headers["content-security-policy"].startswith("default-src 'none'")
+
+
+@pytest.mark.parametrize(("image", "content_type"), [(jpeg(), "image/jpeg"), (png(), "image/png")])
+async def test_a_report_image_is_served_with_its_exact_type(
+    app: tuple[httpx.AsyncClient, Resources], image: bytes, content_type: str
+) -> None:
+    client, _ = app
+    created = await client.post(
+        "/v1/reports",
+        json={"service_code": "D40", "lat": 1, "lon": 1, "image": base64.b64encode(image).decode()},
+    )
+    served = await client.get(f"/v1/reports/{created.json()['service_request_id']}/image")
+
+    assert served.status_code == 200
+    assert served.headers["content-type"] == content_type
+    assert served.content == image
+    assert_security_headers(served)

@@ -43,6 +43,14 @@ bench: $(DEV_STAMP)
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
+# Mutation testing of the critical modules ([tool.mutmut] in pyproject.toml). Not in CI: it
+# runs the detection, reports and sessions tests once per mutant. MUTANTS narrows it to some
+# modules, e.g. `make mutate MUTANTS='roadhazard.reports.states.*'`.
+.PHONY: mutate
+mutate: $(DEV_STAMP)
+	$(BIN)/mutmut run $(MUTANTS)
+	$(BIN)/mutmut results
+
 .PHONY: loadtest
 loadtest: $(DEV_STAMP)
 	$(BIN)/python bench/loadtest $(LOADTEST_ARGS)

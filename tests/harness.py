@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -101,13 +102,26 @@ async def _serving(
             yield client, resources
 
 
-async def eventually(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    """Waits for state another thread changes, polling, since it cannot signal the loop."""
-    for _ in range(int(timeout_s / 0.005)):
-        if condition():
+async def eventually(
+    condition: Callable[[], bool | Awaitable[bool]], timeout_s: float = 20.0, poll_s: float = 0.005
+) -> None:
+    """Waits for a condition (a plain or an async callable) to hold, polling, under a deadline.
+
+    For state another thread or a background task changes, which cannot signal the test. The
+    deadline is generous on purpose: it only bounds how long a broken test hangs, so a busy
+    machine (CI's two cores, a training job beside it) makes a test slower, never red.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        met = condition()
+        if inspect.isawaitable(met):
+            met = await met
+        if met:
             return
-        await asyncio.sleep(0.005)
-    raise AssertionError("condition not met in time")
+        if loop.time() >= deadline:
+            raise AssertionError(f"condition not met within {timeout_s} s")
+        await asyncio.sleep(poll_s)
 
 
 async def background_settled(resources: Resources, timeout_s: float = 10.0) -> None:

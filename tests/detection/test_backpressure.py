@@ -56,7 +56,9 @@ async def test_full_queue_gets_503_and_the_loop_stays_responsive() -> None:
     assert refused.status_code == 503
     assert refused.headers["retry-after"] == "1"
     assert refused.headers["content-type"] == "application/problem+json"
-    assert max(health_latencies) < 0.05
+    # The gate stays shut while /health is asked: waiting on the pool would never end. A
+    # bound this loose still shows no answer queued behind inference, even on a busy machine.
+    assert max(health_latencies) < 1.0, health_latencies
     assert [a.status_code for a in answers] == [200] * 4
     assert len(answers[0].json()["detections"]) == 3
 
@@ -92,12 +94,13 @@ async def test_a_queued_job_that_times_out_frees_its_slot_at_once() -> None:
         asyncio.run_coroutine_threadsafe(gate.wait(), loop).result(timeout=10)
 
     first = asyncio.create_task(pool.run(blocker))
-    await asyncio.sleep(0.01)
+    await eventually(lambda: pool.admitted == 1)
     with pytest.raises(ServiceUnavailable):
         await pool.run(lambda: None)  # queued behind the blocker, times out unstarted
-    await asyncio.sleep(0.01)  # the release is scheduled on the loop
 
-    assert pool.admitted == 1
+    # Its slot comes back while the blocker still holds its own (the release is scheduled on
+    # the loop; the blocker cannot end before the gate opens).
+    await eventually(lambda: pool.admitted == 1)
     gate.set()
     with pytest.raises(ServiceUnavailable):
         await first  # it timed out too, but it ran to the end

@@ -144,10 +144,12 @@ class GatedStaging(ReportImages):
     """The real staging, holding each request's images until the test opens the gate."""
 
     gate: asyncio.Event
+    entered: asyncio.Event
 
     async def stage(
         self, report_id: str, images: Sequence[PreparedImage], *, now_ms: int
     ) -> dict[str, str]:
+        self.entered.set()
         await self.gate.wait()
         return await super().stage(report_id, images, now_ms=now_ms)
 
@@ -159,12 +161,13 @@ async def test_idempotency_key_replays_refuses_changes_and_in_flight(
     real = resources.reports.images
     gated = GatedStaging(real.outbox, real.store, real.reports, real.max_image_pixels)
     gated.gate = asyncio.Event()
+    gated.entered = asyncio.Event()
     resources.reports.images = gated
     payload = {**POTHOLE, "image": base64.b64encode(jpeg()).decode()}
     headers = {"Idempotency-Key": "retry-me"}
 
     first = asyncio.create_task(client.post("/v1/reports", json=payload, headers=headers))
-    await asyncio.sleep(0.2)
+    await asyncio.wait_for(gated.entered.wait(), 20)  # the first request holds the key
     in_flight = await client.post("/v1/reports", json=payload, headers=headers)
     gated.gate.set()
     original = await first

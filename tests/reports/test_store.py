@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import pytest
@@ -18,6 +17,7 @@ from roadhazard.reports.states import Action
 from roadhazard.reports.store import ReportStore
 from roadhazard.taxonomy import resolve
 from tests.factories import jpeg
+from tests.harness import eventually
 from tests.reports.conftest import (
     HERE,
     START,
@@ -144,12 +144,13 @@ async def test_the_background_purge_runs_from_start(
     service: ReportsService, aged: list[str], redis: Redis
 ) -> None:
     service.purge_interval_s = 0.01
+
+    async def purged() -> bool:
+        return not await redis.exists(keys.report(aged[0]))
+
     service.start()
     try:
-        for _ in range(200):
-            if not await redis.exists(keys.report(aged[0])):
-                break
-            await asyncio.sleep(0.01)
+        await eventually(purged, poll_s=0.01)
     finally:
         await service.aclose()
     assert sorted(r.id for r in await assert_consistent(redis)) == sorted(aged[1:])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from collections.abc import AsyncIterator
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.harness import running_app
+from tests.harness import eventually, running_app
 from tests.sessions.helpers import at, report_ids, send, session_settings, start
 from tests.sessions.scripted import ScriptedBackend, Thing, frame_image
 
@@ -198,8 +197,11 @@ async def test_an_idle_session_expires() -> None:
         session = await start(client)
         assert (await send(client, session, SCENE, 0.0)).status_code == 200
 
-        await asyncio.sleep(1.3)  # Redis's own clock expires the keys; nothing to inject
+        # Redis's own clock expires the keys; nothing to inject.
+        async def expired() -> bool:
+            return (await client.get(f"/v1/sessions/{session}")).status_code == 404
 
+        await eventually(expired, poll_s=0.1)
         assert_problem(await client.get(f"/v1/sessions/{session}"), 404)
         assert_problem(await send(client, session, SCENE, 0.2), 404)
         left = [key async for key in resources.redis.scan_iter(match=f"rh:{{session:{session}}}*")]

@@ -22,13 +22,24 @@ def candidates(rows: list[tuple[float, float, float, float, float, int]]) -> Can
 
 
 def test_nms_suppresses_only_above_the_iou_threshold() -> None:
-    # IoU of the first two boxes is exactly 0.5 (overlap 50, union 100... of 75 areas): 50/150.
+    # IoU of the first two boxes is 1/3: they share 50 of their 100 + 100 - 50 = 150.
     found = candidates([(0, 0, 10, 10, 0.9, 0), (5, 0, 15, 10, 0.8, 0), (0, 0, 10, 10, 0.7, 0)])
 
     kept = class_aware_nms(found, iou_threshold=0.4, max_det=10)
 
     # Box 2 duplicates box 0 (IoU 1.0); box 1 overlaps it by 1/3, under 0.4.
     assert kept.scores.tolist() == pytest.approx([0.9, 0.8])
+
+
+def test_nms_keeps_a_box_whose_iou_equals_the_threshold() -> None:
+    # Exact in float32: the lower half of a 10 x 10 box has IoU 50 / 100 = 0.5 with it, and the
+    # lower 6/10 have 60 / 100 = 0.6. Ultralytics suppresses only above the threshold.
+    found = candidates([(0, 0, 10, 10, 0.9, 0), (0, 0, 10, 5, 0.8, 0), (0, 0, 10, 6, 0.7, 0)])
+
+    kept = class_aware_nms(found, iou_threshold=0.5, max_det=10)
+
+    assert kept.scores.tolist() == pytest.approx([0.9, 0.8])
+    assert kept.boxes.tolist() == [[0, 0, 10, 10], [0, 0, 10, 5]]
 
 
 def test_nms_keeps_overlapping_boxes_of_different_classes() -> None:

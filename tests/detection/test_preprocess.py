@@ -26,9 +26,20 @@ def test_letterbox_centres_the_image_with_grey_padding() -> None:
     assert canvas.shape == (320, 320, 3)
     assert placement.gain == 0.5
     assert (placement.pad_left, placement.pad_top) == (0, 40)
-    assert (canvas[:40] == LETTERBOX_FILL).all()
-    assert (canvas[280:] == LETTERBOX_FILL).all()
+    # Ultralytics pads with grey 114 in every channel, and models are trained on it: the value
+    # is written out, not read from the module under test.
+    assert (canvas[:40] == 114).all()
+    assert (canvas[280:] == 114).all()
     assert (canvas[40:280] == 0).all()
+
+
+def test_letterbox_pads_the_sides_of_a_tall_image_with_grey_114() -> None:
+    canvas, placement = letterbox(np.full((640, 480, 3), 255, dtype=np.uint8), (320, 320))
+
+    assert (placement.pad_left, placement.pad_top) == (40, 0)
+    assert (canvas[:, :40] == 114).all()
+    assert (canvas[:, 280:] == 114).all()
+    assert (canvas[:, 40:280] == 255).all()
 
 
 def test_letterbox_puts_an_odd_padding_pixel_at_the_bottom() -> None:

@@ -95,6 +95,27 @@ async def test_render_draws_the_box_and_keeps_the_size() -> None:
         assert drawn.convert("L").getextrema()[1] > 100
 
 
+async def test_render_respects_the_exif_orientation() -> None:
+    # Stored 64 x 48, white on the left; EXIF orientation 6 says "turn 90 degrees clockwise to
+    # view", so upright it is 48 x 64, white on top. Boxes are in upright pixels.
+    stored = Image.new("RGB", (64, 48), (0, 0, 0))
+    stored.paste((255, 255, 255), (0, 0, 32, 48))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = io.BytesIO()
+    stored.save(data, format="JPEG", quality=95, exif=exif.tobytes())
+    box = Annotation(class_id=3, label="Pothole", confidence=0.9, x1=30, y1=40, x2=46, y2=62)
+
+    rendered = await render_annotated(data.getvalue(), [box], 10_000)
+
+    assert rendered is not None
+    with Image.open(io.BytesIO(rendered)) as drawn:
+        upright = drawn.convert("L")
+    assert upright.size == (48, 64)
+    assert upright.getpixel((10, 10)) > 200  # top: the stored left side
+    assert upright.getpixel((10, 54)) < 50  # bottom: the stored right side
+
+
 async def test_render_of_a_broken_image_is_skipped_and_logged() -> None:
     with capture_logs() as logs:
         assert await render_annotated(b"\xff\xd8\xff broken", [BOX], 10_000) is None

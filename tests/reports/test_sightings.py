@@ -131,14 +131,26 @@ async def test_reports_without_a_location_are_never_deduplicated(
     assert second.duplicate_of is None
 
 
-async def test_the_nearest_open_report_is_the_one_linked(service: ReportsService) -> None:
-    far = await service.create_from_sighting(sighting(location=north_of(HERE, -20)))
-    near = await service.create_from_sighting(sighting(location=north_of(HERE, 40)))
-    new = await service.create_from_sighting(sighting(location=north_of(HERE, 24)))
+@pytest.mark.parametrize(
+    ("farther_m", "nearer_m", "new_m"),
+    [
+        # The farther report is out of the 25 m radius: 44 m against 16 m.
+        (-20, 40, 24),
+        # Both are within it (18 m and 12 m), and 30 m apart: neither is the other's duplicate.
+        (-15, 15, 3),
+    ],
+    ids=["one-in-range", "both-in-range"],
+)
+async def test_the_nearest_open_report_is_the_one_linked(
+    service: ReportsService, farther_m: float, nearer_m: float, new_m: float
+) -> None:
+    farther = await service.create_from_sighting(sighting(location=north_of(HERE, farther_m)))
+    nearer = await service.create_from_sighting(sighting(location=north_of(HERE, nearer_m)))
+    new = await service.create_from_sighting(sighting(location=north_of(HERE, new_m)))
 
-    assert far.duplicate_of is None
-    assert near.duplicate_of is None
-    assert new.duplicate_of == near.report_id
+    assert farther.duplicate_of is None
+    assert nearer.duplicate_of is None
+    assert new.duplicate_of == nearer.report_id
 
 
 async def test_record_sighting_replaces_the_best_frame(

@@ -9,15 +9,25 @@ from roadhazard.errors import Conflict, NotFound
 from roadhazard.reports.ids import new_report_id
 from roadhazard.reports.service import ReportsService
 from roadhazard.reports.states import (
-    ACTION_TARGET,
     OPEN_STATES,
-    TRANSITIONS,
     Action,
     ReportState,
     ReportStatus,
     status_of,
 )
 from tests.reports.conftest import HERE, Clock, assert_consistent, north_of, sighting
+
+# The state machine, written out here rather than read from `TRANSITIONS`, so that a change to
+# the table is a change this test sees: every (state, action) allowed, and where it leads.
+# Everything else is refused; closed states are final.
+ALLOWED: dict[tuple[ReportState, Action], ReportState] = {
+    (ReportState.NEW, Action.CONFIRM): ReportState.CONFIRMED,
+    (ReportState.NEW, Action.DISMISS): ReportState.DISMISSED,
+    (ReportState.CONFIRMED, Action.START): ReportState.IN_PROGRESS,
+    (ReportState.CONFIRMED, Action.DISMISS): ReportState.DISMISSED,
+    (ReportState.IN_PROGRESS, Action.FIX): ReportState.FIXED,
+    (ReportState.IN_PROGRESS, Action.DISMISS): ReportState.DISMISSED,
+}
 
 # How to bring a fresh report into each state through the public API.
 PATHS: dict[ReportState, list[Action]] = {
@@ -54,10 +64,10 @@ async def test_every_action_from_every_state(
 ) -> None:
     report_id = await _report_in(service, state, clock)
     before = await service.get(report_id)
-    target = ACTION_TARGET[action]
+    target = ALLOWED.get((state, action))
     clock.advance(minutes=5)
 
-    if target in TRANSITIONS[state]:
+    if target is not None:
         after = await service.act(report_id, action)
         assert after.state is target
         assert after.history[-1].state is target

@@ -11,11 +11,14 @@ import pytest
 from redis.asyncio import Redis
 
 from roadhazard.redis import keys
+from roadhazard.reports.addresses import AddressJobs
+from roadhazard.reports.ids import new_report_id
 from roadhazard.reports.outbox import Job, Outbox
 from roadhazard.reports.service import ReportsService
-from roadhazard.reports.worker import QueueWorker, RetryLater, WorkerOptions
+from roadhazard.reports.store import ReportStore
+from roadhazard.reports.worker import ORPHAN_GRACE_MS, QueueWorker, RetryLater, WorkerOptions
 from roadhazard.resilience import TransientError
-from tests.reports.conftest import sighting
+from tests.reports.conftest import GazetteerGeocoder, sighting
 
 QUEUE = "test"
 
@@ -149,15 +152,40 @@ async def test_a_crashed_workers_job_comes_back_when_its_lease_ends(redis: Redis
     assert (await outbox.backlog()).size == 0
 
 
+async def test_a_job_whose_report_is_missing_waits_out_the_grace_then_is_dropped(
+    redis: Redis, geocoder: GazetteerGeocoder
+) -> None:
+    # A job is staged just before its report is written: a worker that finds no report waits
+    # for it through the grace period, and only then takes the job for a failed request's.
+    clock = WallClock()
+    outbox = Outbox(redis, QUEUE)
+    staged_ms = clock.now_ms
+    await outbox.stage("j", {"report_id": new_report_id()}, now_ms=staged_ms)
+    jobs = AddressJobs(geocoder, ReportStore(redis), clock_ms=clock)
+    survivor = QueueWorker(outbox, jobs, WorkerOptions(), clock_ms=clock, rng=random.Random(7))
+
+    assert await survivor.run_once() == 1
+    assert (await outbox.backlog()).size == 1  # kept: the report may still be written
+    clock.now_ms = staged_ms + ORPHAN_GRACE_MS - 1
+    assert await survivor.run_once() == 1
+    assert (await outbox.backlog()).size == 1
+
+    clock.now_ms += 2_000  # its retry, 2 s later: past the grace
+    assert await survivor.run_once() == 1
+    assert (await outbox.backlog()).size == 0
+    assert await outbox.load("j") is None
+
+
 async def test_draining_waits_for_jobs_in_hand_and_hands_back_what_overruns(
     redis: Redis,
 ) -> None:
     clock = WallClock()
     outbox = Outbox(redis, QUEUE)
     await outbox.stage("quick", {"report_id": "r"}, now_ms=clock.now_ms)
-    quick = worker(redis, Handler(), clock, poll_s=0.01)
+    quick_handler = Handler()
+    quick = worker(redis, quick_handler, clock, poll_s=0.01)
     quick.start()
-    await asyncio.sleep(0.1)
+    await asyncio.wait_for(quick_handler.started.wait(), 20)  # the job is in hand
     await quick.drain(deadline_s=1.0)
     assert (await outbox.backlog()).size == 0
 

@@ -120,13 +120,67 @@ async def test_a_gap_longer_than_the_window_opens_a_new_track(store: SessionStor
     assert after.report_id != before.report_id
 
 
-async def test_without_gps_boxes_match_by_overlap_or_centre_distance(store: SessionStore) -> None:
-    base = await track(store, observe(0, position=None, box=(0.40, 0.40, 0.50, 0.50)))
-    overlapping = await track(store, observe(0.2, position=None, box=(0.42, 0.41, 0.52, 0.51)))
-    distant = await track(store, observe(0.4, position=None, box=(0.05, 0.05, 0.10, 0.10)))
+# The store matches boxes with IoU >= 0.3 or centres within 0.1 of the image diagonal; the
+# images are 640 x 480, so that gap is 80 px.
 
-    assert overlapping.report_id == base.report_id
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        # Large boxes: IoU 0.5 (256 x 288 px shared of 512 x 288), centres 128 px apart.
+        ((0.0, 0.0, 0.6, 0.6), (0.2, 0.0, 0.8, 0.6)),
+        # Small boxes side by side: IoU 0, centres 32 px apart.
+        ((0.40, 0.40, 0.42, 0.42), (0.45, 0.40, 0.47, 0.42)),
+    ],
+    ids=["overlap-alone", "close-centres-alone"],
+)
+async def test_without_gps_either_rule_alone_matches(
+    store: SessionStore,
+    first: tuple[float, float, float, float],
+    second: tuple[float, float, float, float],
+) -> None:
+    base = await track(store, observe(0, position=None, box=first))
+    same = await track(store, observe(0.2, position=None, box=second))
+
+    assert same.report_id == base.report_id
+
+
+async def test_without_gps_boxes_neither_overlapping_nor_close_are_two_tracks(
+    store: SessionStore,
+) -> None:
+    base = await track(store, observe(0, position=None, box=(0.40, 0.40, 0.50, 0.50)))
+    distant = await track(store, observe(0.2, position=None, box=(0.05, 0.05, 0.10, 0.10)))
+
     assert distant.is_new
+    assert distant.report_id != base.report_id
+
+
+async def test_a_track_opened_without_gps_is_joined_by_a_gps_frame_that_looks_alike(
+    store: SessionStore,
+) -> None:
+    blind = await track(store, observe(0, position=None))
+    # A GPS frame elsewhere in view does not join it: it opens a track of its own, here.
+    unlike = await track(store, observe(0.2, box=(0.05, 0.05, 0.10, 0.10)))
+    # Looking alike beats being near a track that does not.
+    located = await track(store, observe(0.4, position=(LAT, LON)))
+
+    assert unlike.is_new
+    assert located.report_id == blind.report_id
+    assert not located.is_new
+
+
+async def test_a_late_frame_older_than_the_window_before_the_first_sighting_is_a_new_track(
+    store: SessionStore,
+) -> None:
+    track_opened = await track(store, observe(20))
+    # Captured 10 s before the track's first sighting (the window is 5 s), received after it.
+    late = await track(store, observe(10))
+    # Captured within the window before the first sighting: the same hazard, seen earlier.
+    earlier = await track(store, observe(16))
+
+    assert late.is_new
+    assert late.report_id != track_opened.report_id
+    assert earlier.report_id == track_opened.report_id
 
 
 async def test_improved_only_when_confidence_beats_the_best(store: SessionStore) -> None:

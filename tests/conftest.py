@@ -45,6 +45,14 @@ def raw_model(model_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tuned_model(model_dir: Path) -> Path:
+    """The raw scene with per-class thresholds in its metadata (`scene.TUNED_CLASS_CONF`)."""
+    return build_constant_model(
+        model_dir / "tuned.onnx", scene.raw_output(), metadata=scene.tuned_metadata()
+    )
+
+
+@pytest.fixture(scope="session")
 def end2end_model(model_dir: Path) -> Path:
     return build_constant_model(
         model_dir / "end2end.onnx", scene.end2end_output(), metadata=scene.end2end_metadata()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -118,3 +119,150 @@ def test_eval_on_a_missing_dataset_says_so(
 
     assert code == 2
     assert "cannot evaluate" in capsys.readouterr().err
+
+
+def test_detect_uses_the_models_own_thresholds_unless_told_otherwise(
+    tuned_model: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    image = tmp_path / "road.jpg"
+    image.write_bytes(encode_image(scene.IMAGE_SIZE))
+
+    def classes(*extra: str) -> list[str]:
+        assert main(["detect", str(image), "--model", str(tuned_model), *extra]) == 0
+        return [d["class_name"] for d in json.loads(capsys.readouterr().out)["detections"]]
+
+    # The model's 0.95 for D00 drops its 0.9 box; --conf replaces every class's threshold.
+    assert classes() == ["D40", "D50"]
+    assert classes("--conf", "0.25") == ["D00", "D40", "D50"]
+    monkeypatch.setenv("ROADHAZARD_CONF_THRESHOLD", "0.65")
+    assert classes() == ["D00", "D40"]
+
+
+def write_pothole_dataset(root: Path) -> None:
+    """Roboflow's layout with no data.yaml: the scene's pothole, plus one nothing detects."""
+    (root / "valid" / "images").mkdir(parents=True)
+    (root / "valid" / "labels").mkdir(parents=True)
+    (root / "valid" / "images" / "scene.jpg").write_bytes(encode_image(scene.IMAGE_SIZE))
+    width, height = scene.IMAGE_SIZE
+    _, _, x1, y1, x2, y2 = scene.EXPECTED[1]  # the D40 box
+    cx, cy, w, h = (
+        (x1 + x2) / 2 / width,
+        (y1 + y2) / 2 / height,
+        (x2 - x1) / width,
+        (y2 - y1) / height,
+    )
+    found = f"0 {cx} {cy} {w} {h}"
+    (root / "valid" / "labels" / "scene.txt").write_text(f"{found}\n0 0.9 0.9 0.05 0.05\n")
+
+
+def two_datasets(tmp_path: Path) -> tuple[Path, Path]:
+    rdd, potholes = tmp_path / "rdd", tmp_path / "potholes"
+    write_scene_dataset(rdd, ["D00", "D40", "D50"])
+    write_pothole_dataset(potholes)
+    return rdd, potholes
+
+
+def by_name(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {row["name"]: row for row in report["classes"]}
+
+
+def test_eval_on_two_datasets_scores_each_and_both_pooled(
+    raw_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rdd, potholes = two_datasets(tmp_path)
+
+    code = main(
+        ["eval", "--model", str(raw_model), "--data", str(rdd), f"{potholes}:Pothole", "--json"]
+    )
+
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert code == 0
+    first, second = document["datasets"]
+    assert (first["dataset"], second["dataset"]) == (str(rdd), str(potholes))
+    assert by_name(first)["D40"]["recall"] == 1.0
+    # 'Pothole' is matched to the model's D40 through the taxonomy; one of its two is missed.
+    assert by_name(second)["D40"]["ground_truths"] == 2
+    assert by_name(second)["D40"]["recall"] == 0.5
+    combined = document["combined"]
+    assert (combined["dataset"], combined["images"]) == ("combined", 2)
+    # Pooled, not averaged: 2 of 3 potholes found (the mean of the two recalls is 0.75).
+    assert by_name(combined)["D40"]["recall"] == pytest.approx(2 / 3)
+    assert by_name(combined)["D00"]["precision"] == 0.5  # its box is a false one in potholes
+    assert set(by_name(combined)["D40"]) >= {"precision", "recall", "f1", "ap50", "ap50_95"}
+    assert f"[eval] 1/1 images of {rdd}" in captured.err
+    assert f"[eval] 1/1 images of {potholes}" in captured.err
+
+
+def test_eval_on_two_datasets_prints_a_table_each_and_a_combined_one(
+    raw_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rdd, potholes = two_datasets(tmp_path)
+
+    args = ["eval", "--model", str(raw_model), "--data", str(rdd), "--data", f"{potholes}:Pothole"]
+    code = main(args)
+
+    tables = capsys.readouterr().out.split("\n\n")
+    assert code == 0
+    assert [table.splitlines()[0].split(" [")[0] for table in tables] == [
+        str(rdd),
+        str(potholes),
+        "combined",
+    ]
+    combined_all = next(line for line in tables[2].splitlines() if line.startswith("all"))
+    # 5 labels (3 + 2) and 6 predictions at conf 0.25, of which 4 are right.
+    assert combined_all.split()[1:5] == ["5", "6", "0.667", "0.800"]
+
+
+def test_eval_with_the_models_class_thresholds(
+    tuned_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_scene_dataset(tmp_path, ["D00", "D40", "D50"])
+
+    code = main(["eval", "--model", str(tuned_model), "--data", str(tmp_path), "--json"])
+    plain = json.loads(capsys.readouterr().out)
+    code_tuned = main(
+        [
+            "eval",
+            "--model",
+            str(tuned_model),
+            "--data",
+            str(tmp_path),
+            "--json",
+            "--class-thresholds",
+        ]
+    )
+    tuned = json.loads(capsys.readouterr().out)
+
+    assert (code, code_tuned) == (0, 0)
+    assert [row["conf_threshold"] for row in plain["classes"]] == [0.25, 0.25, 0.25]
+    assert [row["conf_threshold"] for row in tuned["classes"]] == [0.95, 0.5, 0.1]
+    assert tuned["class_thresholds"] is True
+    # The D00 box (0.9) is under the model's own 0.95 for D00, so it no longer counts.
+    assert [row["recall"] for row in tuned["classes"]] == [0.0, 1.0, 1.0]
+    assert plain["overall"]["map50"] == tuned["overall"]["map50"]  # AP ignores thresholds
+
+
+def test_eval_class_thresholds_need_a_model_that_has_them(
+    raw_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_scene_dataset(tmp_path, ["D00", "D40", "D50"])
+
+    code = main(["eval", "--model", str(raw_model), "--data", str(tmp_path), "--class-thresholds"])
+
+    assert code == 2
+    assert "no class_conf thresholds" in capsys.readouterr().err
+
+
+def test_eval_names_flag_is_for_a_single_dataset(
+    raw_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rdd, potholes = two_datasets(tmp_path)
+
+    code = main(["eval", "--data", str(rdd), str(potholes), "--names", "Pothole"])
+
+    assert code == 2
+    assert "PATH:NAMES" in capsys.readouterr().err

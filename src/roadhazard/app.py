@@ -18,7 +18,6 @@ from roadhazard.apidocs.router import install_docs
 from roadhazard.deps import Resources
 from roadhazard.detection.engine import Detector
 from roadhazard.detection.pool import InferencePool
-from roadhazard.detection.postprocess import Thresholds
 from roadhazard.detection.router import router as detection_router
 from roadhazard.detection.service import DetectionService, DetectorLoader
 from roadhazard.edge.header_limits import HeaderLimitMiddleware, HeaderLimits
@@ -185,9 +184,9 @@ async def _open_resources(settings: Settings, loader: DetectorLoader, redis: Red
     detection = DetectionService(
         loader=loader,
         pool=pool,
-        default_thresholds=Thresholds(
-            conf=settings.conf_threshold, iou=settings.iou_threshold, max_det=settings.max_det
-        ),
+        conf_setting=settings.conf_threshold,
+        iou=settings.iou_threshold,
+        max_det=settings.max_det,
         max_image_pixels=settings.max_image_pixels,
         warmup_runs=settings.model_warmup_runs,
         retry_after_s=settings.retry_after_s,

@@ -7,16 +7,20 @@ import io
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
 from PIL import Image
 
+from roadhazard.detection.confidence import resolve_default_confidence
 from roadhazard.detection.engine import DetectionResult, Detector
 from roadhazard.detection.layouts import ModelFormatError
 from roadhazard.detection.postprocess import Thresholds
 from roadhazard.detection.preprocess import ImageDecodeError
+from roadhazard.evaluation.dataset import DatasetError
+from roadhazard.evaluation.metrics import Prediction
+from roadhazard.evaluation.multi import DatasetSpec, parse_dataset_spec
 from roadhazard.media.annotate import Annotation, draw_annotations
 from roadhazard.settings import ConfigurationError, Settings, load_settings
 
@@ -61,20 +65,40 @@ def _parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--model", type=Path, help="model file (default: ROADHAZARD_MODEL_PATH)")
     evaluate.add_argument(
-        "--data", type=Path, required=True, help="dataset folder or its data.yaml (YOLO format)"
+        "--data",
+        type=_dataset_spec,
+        action="extend",
+        nargs="+",
+        required=True,
+        metavar="PATH[:NAMES]",
+        help="dataset folder or its data.yaml (YOLO format); repeat it, or give several, to "
+        "score each and all pooled; ':Name1,Name2' names the classes of one without data.yaml",
     )
     evaluate.add_argument("--split", default="val", help="dataset split (default: val)")
     evaluate.add_argument(
         "--names",
-        help="the dataset's class names, comma-separated, when it has no data.yaml "
+        help="the class names, comma-separated, of a single dataset without data.yaml "
         "(e.g. 'Pothole'); they are matched to the model's classes through the taxonomy",
     )
     evaluate.add_argument(
         "--conf", type=_unit_interval, default=0.25, help="threshold for P/R/F1 (default 0.25)"
     )
+    evaluate.add_argument(
+        "--class-thresholds",
+        action="store_true",
+        help="P/R/F1 at the model's own per-class thresholds (its class_conf metadata); "
+        "--conf for any class it leaves out",
+    )
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
     evaluate.set_defaults(handler=_evaluate)
     return parser
+
+
+def _dataset_spec(text: str) -> DatasetSpec:
+    try:
+        return parse_dataset_spec(text)
+    except DatasetError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _unit_interval(text: str) -> float:
@@ -142,10 +166,13 @@ def _detect(args: argparse.Namespace, settings: Settings) -> int:
     detector = _load_detector(args.model, settings)
     if detector is None:
         return 2
-    thresholds = Thresholds(
-        conf=settings.conf_threshold if args.conf is None else args.conf,
-        iou=settings.iou_threshold if args.iou is None else args.iou,
-        max_det=args.max_det or settings.max_det,
+    card = detector.card
+    # The service's rule: --conf, else the setting, else the model's class_conf, else 0.25.
+    defaults = resolve_default_confidence(
+        settings.conf_threshold, card.class_conf, card.num_classes
+    )
+    thresholds = defaults.thresholds(settings.iou_threshold, settings.max_det).overridden(
+        conf=args.conf, iou=args.iou, max_det=args.max_det or None
     )
     if args.annotate_dir:
         args.annotate_dir.mkdir(parents=True, exist_ok=True)
@@ -160,42 +187,68 @@ def _detect(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
-    from roadhazard.evaluation import DatasetError, Prediction, evaluate, format_table
+    from roadhazard.evaluation import evaluate_datasets, format_table, format_tables
 
+    datasets = _datasets(args)
+    if datasets is None:
+        return 2
     detector = _load_detector(args.model, settings)
     if detector is None:
         return 2
+    class_conf = detector.card.class_conf if args.class_thresholds else None
+    if args.class_thresholds and not class_conf:
+        print("roadhazard: the model carries no class_conf thresholds", file=sys.stderr)
+        return 2
+    class_names = [detector.class_name(i) for i in range(len(detector.card.class_names))]
+    try:
+        report = evaluate_datasets(
+            datasets,
+            _eval_predictor(detector, settings.max_image_pixels),
+            class_names,
+            split=args.split,
+            conf_threshold=args.conf,
+            class_conf=class_conf,
+            on_progress=_eval_progress,
+        )
+    except (DatasetError, ImageDecodeError, OSError) as exc:
+        print(f"roadhazard: cannot evaluate: {exc}", file=sys.stderr)
+        return 2
+    if len(datasets) == 1:  # one dataset keeps the single-report output it always had
+        (single,) = report.datasets
+        print(single.to_json() if args.json else format_table(single))
+    else:
+        print(report.to_json() if args.json else format_tables(report))
+    return 0
+
+
+def _datasets(args: argparse.Namespace) -> list[DatasetSpec] | None:
+    datasets: list[DatasetSpec] = args.data
+    if args.names is None:
+        return datasets
+    if len(datasets) > 1:
+        print("roadhazard: with several --data, name classes as PATH:NAMES", file=sys.stderr)
+        return None
+    return [DatasetSpec(datasets[0].path, tuple(args.names.split(",")))]
+
+
+def _eval_predictor(detector: Detector, max_pixels: int) -> Callable[[Path], list[Prediction]]:
     # Ultralytics' validation settings: a very low threshold so the precision-recall curves
-    # behind mAP are complete; P/R/F1 apply --conf afterwards.
+    # behind mAP are complete; P/R/F1 apply --conf (or the class thresholds) afterwards.
     thresholds = Thresholds(conf=0.001, iou=0.7, max_det=300)
 
     def predict(path: Path) -> list[Prediction]:
-        found = detector.detect_bytes(path.read_bytes(), thresholds, settings.max_image_pixels)
+        found = detector.detect_bytes(path.read_bytes(), thresholds, max_pixels)
         return [
             Prediction(d.class_id, d.confidence, d.box.x1, d.box.y1, d.box.x2, d.box.y2)
             for d in found.detections
         ]
 
-    def progress(done: int, total: int) -> None:
-        if done == total or done % 20 == 0:
-            print(f"[eval] {done}/{total} images", file=sys.stderr)
+    return predict
 
-    class_names = [detector.class_name(i) for i in range(len(detector.card.class_names))]
-    try:
-        report = evaluate(
-            args.data,
-            predict,
-            class_names,
-            split=args.split,
-            dataset_class_names=args.names.split(",") if args.names else None,
-            conf_threshold=args.conf,
-            on_progress=progress,
-        )
-    except (DatasetError, ImageDecodeError, OSError) as exc:
-        print(f"roadhazard: cannot evaluate on {args.data}: {exc}", file=sys.stderr)
-        return 2
-    print(report.to_json() if args.json else format_table(report))
-    return 0
+
+def _eval_progress(dataset: DatasetSpec, done: int, total: int) -> None:
+    if done == total or done % 20 == 0:
+        print(f"[eval] {done}/{total} images of {dataset.path}", file=sys.stderr)
 
 
 def _detect_file(

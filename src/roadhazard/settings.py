@@ -53,7 +53,8 @@ class Settings(BaseSettings):
     inference_queue_size: int = Field(default=8, ge=0, le=10_000)
     inference_timeout_s: float = Field(default=30.0, gt=0, le=600)
 
-    conf_threshold: float = Field(default=0.25, ge=0.0, le=1.0)
+    # Unset lets a model's own per-class thresholds (class_conf metadata) apply, else 0.25.
+    conf_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     iou_threshold: float = Field(default=0.7, ge=0.0, le=1.0)
     max_det: int = Field(default=300, ge=1, le=10_000)
 

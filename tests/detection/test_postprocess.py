@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from roadhazard.detection.layouts import Layout
@@ -80,3 +81,70 @@ def test_unmapping_removes_padding_divides_by_gain_and_clips() -> None:
     mapped = to_original_pixels(found, placement)
 
     assert mapped.boxes.tolist() == [[0.0, 0.0, 200.0, 480.0]]
+
+
+# Per-class thresholds D00 0.5, D40 0.3, D50 0.8 over three far-apart anchors per class.
+PER_CLASS = Thresholds.per_class([0.5, 0.3, 0.8], iou=0.7, max_det=100)
+# (class id, score) of each anchor; NMS never touches them, so only the thresholds decide.
+ANCHORS = [(0, 0.55), (0, 0.45), (1, 0.35), (1, 0.25), (2, 0.85), (2, 0.75), (0, 0.5)]
+SURVIVORS = [(0, 0.55), (1, 0.35), (2, 0.85)]  # 0.5 is not above 0.5, as Ultralytics has it
+
+
+def _far_apart_boxes(n: int) -> list[tuple[float, float, float, float]]:
+    return [(20.0 + 40 * i, 20.0, 10.0, 10.0) for i in range(n)]  # cx, cy, w, h
+
+
+def _kept(found: Candidates) -> list[tuple[int, float]]:
+    return sorted(
+        ((int(c), round(float(s), 4)) for c, s in zip(found.class_ids, found.scores, strict=True)),
+        key=lambda kept: kept[0],
+    )
+
+
+def _raw_anchors() -> npt.NDArray[np.float32]:
+    scores = np.zeros((len(ANCHORS), 3), np.float32)
+    for row, (class_id, score) in enumerate(ANCHORS):
+        scores[row, class_id] = score
+    boxes = np.asarray(_far_apart_boxes(len(ANCHORS)), np.float32)
+    return np.concatenate([boxes, scores], axis=1).T[np.newaxis].copy()
+
+
+def test_per_class_thresholds_in_the_raw_layout() -> None:
+    output = _raw_anchors()
+
+    assert _kept(decode(output, Layout.RAW, PER_CLASS)) == SURVIVORS
+
+
+def test_per_class_thresholds_in_the_yolov5_layout() -> None:
+    rows = [
+        (*box, 1.0, *[float(c == k) * s for k in range(3)])
+        for box, (c, s) in zip(_far_apart_boxes(len(ANCHORS)), ANCHORS, strict=True)
+    ]
+    output = np.asarray(rows, np.float32)[np.newaxis]
+
+    assert _kept(decode(output, Layout.YOLOV5, PER_CLASS)) == SURVIVORS
+
+
+def test_per_class_thresholds_in_the_end2end_layout() -> None:
+    rows = [
+        (x - 5, y - 5, x + 5, y + 5, s, c)
+        for (x, y, _, _), (c, s) in zip(_far_apart_boxes(len(ANCHORS)), ANCHORS, strict=True)
+    ]
+    output = np.zeros((1, 300, 6), np.float32)
+    output[0, : len(rows)] = rows
+
+    assert _kept(decode(output, Layout.END2END, PER_CLASS)) == SURVIVORS
+
+
+def test_an_end2end_class_id_past_the_table_uses_the_last_threshold() -> None:
+    output = np.zeros((1, 300, 6), np.float32)
+    output[0, :2] = [(0, 0, 10, 10, 0.9, 7), (20, 0, 30, 10, 0.7, 7)]
+
+    assert _kept(decode(output, Layout.END2END, PER_CLASS)) == [(7, 0.9)]
+
+
+def test_per_class_thresholds_combine_with_a_class_filter() -> None:
+    output = _raw_anchors()
+    only_d40 = PER_CLASS.overridden(classes=[1])
+
+    assert _kept(decode(output, Layout.RAW, only_d40)) == [(1, 0.35)]

@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
+from roadhazard.detection.confidence import parse_class_conf
 from roadhazard.detection.layouts import (
     Layout,
     ModelFormatError,
@@ -38,6 +39,12 @@ class ModelCard:
     dynamic_input: bool
     input_dtype: str
     class_names: dict[int, str]
+    class_conf: dict[int, float] = field(default_factory=dict)
+    """The model's own per-class default thresholds (``class_conf`` metadata), if any."""
+
+    @property
+    def num_classes(self) -> int:
+        return max(self.class_names) + 1 if self.class_names else 0
 
 
 @dataclass(frozen=True)
@@ -126,6 +133,7 @@ class Detector:
             dynamic_input=dynamic,
             input_dtype=str(backend.input_dtype),
             class_names=names or {i: f"class_{i}" for i in range(num_classes)},
+            class_conf=parse_class_conf(metadata.class_conf, num_classes),
         )
         return cls(backend, card)
 

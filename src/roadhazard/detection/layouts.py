@@ -34,6 +34,8 @@ class ModelMetadata:
     end2end: bool
     nms_in_graph: bool
     task: str | None
+    class_conf: object = None
+    """``class_conf`` as written (literal-evaluated); validated once the class count is known."""
 
 
 def parse_metadata(raw: Mapping[str, Any]) -> ModelMetadata:
@@ -51,6 +53,7 @@ def parse_metadata(raw: Mapping[str, Any]) -> ModelMetadata:
         end2end=_literal(raw.get("end2end")) is True,
         nms_in_graph=nms_in_graph,
         task=str(task) if task is not None else None,
+        class_conf=_literal(raw.get("class_conf")),
     )
 
 

@@ -7,7 +7,8 @@ same boxes here as under `model.predict()`.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -26,10 +27,47 @@ MAX_NMS_CANDIDATES = 30_000
 
 @dataclass(frozen=True)
 class Thresholds:
+    """What decoding keeps. With ``class_conf`` (one threshold per class id, a model's own
+    defaults), ``conf`` is their minimum: the cheap first filter over every anchor."""
+
     conf: float
     iou: float
     max_det: int
     classes: frozenset[int] | None = None
+    class_conf: tuple[float, ...] | None = None
+
+    @classmethod
+    def per_class(cls, class_conf: Collection[float], iou: float, max_det: int) -> Thresholds:
+        values = tuple(class_conf)
+        return cls(conf=min(values), iou=iou, max_det=max_det, class_conf=values)
+
+    def overridden(
+        self,
+        *,
+        conf: float | None = None,
+        iou: float | None = None,
+        max_det: int | None = None,
+        classes: Collection[int] | None = None,
+    ) -> Thresholds:
+        """These thresholds with a caller's choices; an explicit ``conf`` replaces the
+        per-class ones too, since the caller asked for one threshold for every class."""
+        if conf is None and iou is None and max_det is None and classes is None:
+            return self  # the common request: keeps the per-class array already built
+        merged = self if conf is None else replace(self, conf=conf, class_conf=None)
+        return replace(
+            merged,
+            iou=merged.iou if iou is None else iou,
+            max_det=merged.max_det if max_det is None else max_det,
+            classes=merged.classes if classes is None else frozenset(classes),
+        )
+
+    @cached_property
+    def class_conf_array(self) -> FloatArray | None:
+        # float32, as the scores are, so a score equal to its threshold compares as the scalar
+        # `conf` comparison does; built once per Thresholds, not once per image.
+        if self.class_conf is None:
+            return None
+        return np.asarray(self.class_conf, dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -52,13 +90,13 @@ def decode(output: npt.NDArray[np.generic], layout: Layout, thresholds: Threshol
     prediction = np.asarray(output, dtype=np.float32)[0]
     if layout is Layout.END2END:
         found = _decode_end2end(prediction, thresholds.conf)
-        found = _keep_classes(found, thresholds.classes)
+        found = _keep_classes(_keep_confident(found, thresholds), thresholds.classes)
         return found.take(np.arange(min(len(found), thresholds.max_det)))
     if layout is Layout.RAW:
         found = _decode_raw(prediction, thresholds.conf)
     else:
         found = _decode_yolov5(prediction, thresholds.conf)
-    found = _keep_classes(found, thresholds.classes)
+    found = _keep_classes(_keep_confident(found, thresholds), thresholds.classes)
     return class_aware_nms(found, thresholds.iou, thresholds.max_det)
 
 
@@ -85,6 +123,16 @@ def _decode_end2end(prediction: FloatArray, conf: float) -> Candidates:
     return Candidates(
         np.ascontiguousarray(rows[:, :4]), rows[:, 4].copy(), rows[:, 5].astype(np.int64)
     )
+
+
+def _keep_confident(found: Candidates, thresholds: Thresholds) -> Candidates:
+    """Applies per-class thresholds to the few candidates that passed their minimum."""
+    limits = thresholds.class_conf_array
+    if limits is None or len(found) == 0:
+        return found
+    # An end-to-end model's class ids come from its output; clipping keeps a stray id from
+    # indexing past the table (it gets the last class's threshold) instead of crashing.
+    return found.take(found.scores > limits.take(found.class_ids, mode="clip"))
 
 
 def _keep_classes(found: Candidates, classes: Collection[int] | None) -> Candidates:

@@ -175,5 +175,8 @@ async def _detect_one(
     dependencies=[Depends(rate_limit("reads"))],
 )
 async def model_info(service: DetectionServiceDep, _: ReaderDep) -> ModelInfoResponse:
-    """The loaded model's card: classes, input size, layout, runtime and default thresholds."""
-    return ModelInfoResponse.build(service.card, service.default_thresholds, service.hazard_for)
+    """The loaded model's card: classes, input size, layout, runtime and default thresholds,
+    with each class's default confidence threshold and where it comes from."""
+    return ModelInfoResponse.build(
+        service.card, service.default_thresholds, service.default_confidence, service.hazard_for
+    )

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from roadhazard.detection.confidence import ConfSource, DefaultConfidence
 from roadhazard.detection.engine import DetectionResult, ModelCard
 from roadhazard.detection.postprocess import Thresholds
 from roadhazard.schemas import Problem
@@ -42,11 +43,8 @@ class DetectParams(BaseModel):
         return value
 
     def thresholds(self, defaults: Thresholds) -> Thresholds:
-        return Thresholds(
-            conf=defaults.conf if self.conf is None else self.conf,
-            iou=defaults.iou if self.iou is None else self.iou,
-            max_det=defaults.max_det if self.max_det is None else self.max_det,
-            classes=frozenset(self.classes) if self.classes is not None else defaults.classes,
+        return defaults.overridden(
+            conf=self.conf, iou=self.iou, max_det=self.max_det, classes=self.classes
         )
 
 
@@ -172,9 +170,40 @@ class ClassOut(BaseModel):
 
 
 class ThresholdsOut(BaseModel):
-    conf: float
+    conf: float = Field(
+        description="Minimum confidence; with per-class thresholds, the lowest of them."
+    )
     iou: float
     max_det: int
+
+
+class ClassConfOut(BaseModel):
+    class_id: int
+    name: str
+    hazard_code: str | None = Field(description="The taxonomy code, or null when unmapped.")
+    conf: float
+
+
+class ConfidenceOut(BaseModel):
+    """The confidence threshold each class gets when a request sends no `conf`."""
+
+    source: ConfSource = Field(
+        description="model_metadata: the model's own per-class thresholds; setting: "
+        "ROADHAZARD_CONF_THRESHOLD; builtin: 0.25. A request's `conf` overrides them all."
+    )
+    per_class: list[ClassConfOut]
+
+    @classmethod
+    def build(
+        cls, card: ModelCard, confidence: DefaultConfidence, hazards: HazardLookup
+    ) -> ConfidenceOut:
+        rows = []
+        for class_id, name in sorted(card.class_names.items()):
+            hazard = hazards(class_id).hazard
+            conf = confidence.per_class.get(class_id, confidence.fallback)
+            code = hazard.code if hazard is not None else None
+            rows.append(ClassConfOut(class_id=class_id, name=name, hazard_code=code, conf=conf))
+        return cls(source=confidence.source, per_class=rows)
 
 
 class ModelInfoResponse(BaseModel):
@@ -188,10 +217,15 @@ class ModelInfoResponse(BaseModel):
     input_dtype: str
     classes: list[ClassOut]
     default_thresholds: ThresholdsOut
+    default_confidence: ConfidenceOut
 
     @classmethod
     def build(
-        cls, card: ModelCard, defaults: Thresholds, hazards: HazardLookup
+        cls,
+        card: ModelCard,
+        defaults: Thresholds,
+        confidence: DefaultConfidence,
+        hazards: HazardLookup,
     ) -> ModelInfoResponse:
         return cls(
             name=card.name,
@@ -209,4 +243,5 @@ class ModelInfoResponse(BaseModel):
             default_thresholds=ThresholdsOut(
                 conf=defaults.conf, iou=defaults.iou, max_det=defaults.max_det
             ),
+            default_confidence=ConfidenceOut.build(card, confidence, hazards),
         )

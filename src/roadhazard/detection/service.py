@@ -9,6 +9,7 @@ from functools import partial
 
 import structlog
 
+from roadhazard.detection.confidence import DefaultConfidence, resolve_default_confidence
 from roadhazard.detection.engine import DetectionResult, Detector, ModelCard
 from roadhazard.detection.layouts import ModelFormatError
 from roadhazard.detection.pool import InferencePool
@@ -51,7 +52,9 @@ class DetectionService:
         *,
         loader: DetectorLoader,
         pool: InferencePool,
-        default_thresholds: Thresholds,
+        conf_setting: float | None,
+        iou: float,
+        max_det: int,
         max_image_pixels: int,
         warmup_runs: int,
         retry_after_s: int,
@@ -59,7 +62,10 @@ class DetectionService:
     ) -> None:
         self._loader = loader
         self._pool = pool
-        self.default_thresholds = default_thresholds
+        self._conf_setting = conf_setting
+        self._iou, self._max_det = iou, max_det
+        # Until the model is loaded its metadata is unknown; nothing detects before then.
+        self._use_defaults(resolve_default_confidence(conf_setting, {}, 0))
         self._max_image_pixels = max_image_pixels
         self._warmup_runs = warmup_runs
         self._retry_after_s = retry_after_s
@@ -90,10 +96,13 @@ class DetectionService:
             self._fail("unexpected error while loading the model; see the service log")
             return
         self._hazards = resolve_model_classes(detector.card.class_names, self._class_map)
+        card = detector.card
+        self._use_defaults(
+            resolve_default_confidence(self._conf_setting, card.class_conf, card.num_classes)
+        )
         self._detector = detector
         self.status = ModelStatus.READY
         metrics.set_model_status(self.status)
-        card = detector.card
         log.info(
             "model_ready",
             model=card.name,
@@ -101,7 +110,13 @@ class DetectionService:
             layout=card.layout.value,
             input_size=list(card.input_size),
             classes=len(card.class_names),
+            conf_source=self.default_confidence.source.value,
         )
+
+    def _use_defaults(self, confidence: DefaultConfidence) -> None:
+        self.default_confidence = confidence
+        # Built once: it carries the per-class array post-processing indexes for every image.
+        self.default_thresholds: Thresholds = confidence.thresholds(self._iou, self._max_det)
 
     def _load_and_warm(self) -> Detector:
         detector = self._loader()

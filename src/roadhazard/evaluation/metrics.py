@@ -6,13 +6,14 @@ if that IoU is at least the threshold. AP is the all-point interpolated area und
 precision envelope (VOC 2010+ style; Ultralytics' default 101-point sampling gives values
 within about 0.01 of it). mAP averages AP over the classes that have ground truth.
 
-Precision/recall/F1 count the predictions at or above ``conf_threshold`` at IoU 0.5, per
-class and micro-averaged over all classes for the overall row.
+Precision/recall/F1 count the predictions at or above ``conf_threshold`` (or a class's own
+threshold from ``class_conf``) at IoU 0.5, per class and micro-averaged over all classes for
+the overall row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,6 +55,8 @@ class ClassMetrics:
     f1: float
     ap50: float | None
     ap50_95: float | None
+    conf_threshold: float = 0.25
+    """The threshold P/R/F1 counted this class's predictions at."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,18 @@ class MetricsSummary:
     map50: float
     map50_95: float
     conf_threshold: float
+    class_conf: Mapping[int, float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PooledMatches:
+    """Every accumulated prediction's matches, confidence and class, and every label's class."""
+
+    true_positives: npt.NDArray[np.bool_]
+    """(P, 10): matched at each IoU threshold of 0.5:0.95."""
+    confidences: FloatArray
+    class_ids: npt.NDArray[np.int64]
+    ground_truth_class_ids: npt.NDArray[np.int64]
 
 
 def box_iou(boxes_a: FloatArray, boxes_b: FloatArray) -> FloatArray:
@@ -126,6 +141,8 @@ class MetricsAccumulator:
     """Collects per-image matches so a dataset can be evaluated as a stream."""
 
     conf_threshold: float = 0.25
+    class_conf: Mapping[int, float] | None = None
+    """Per-class thresholds for P/R/F1; a class not listed uses ``conf_threshold``."""
     _tp: list[npt.NDArray[np.bool_]] = field(default_factory=list)
     _conf: list[FloatArray] = field(default_factory=list)
     _cls: list[npt.NDArray[np.int64]] = field(default_factory=list)
@@ -145,36 +162,56 @@ class MetricsAccumulator:
             self._cls.append(np.full(len(preds), class_id, np.int64))
             self._gt_cls.extend([class_id] * len(gts))
 
+    def extend(self, other: MetricsAccumulator) -> None:
+        """Adds another accumulator's images, e.g. to pool several datasets' results."""
+        self._tp.extend(other._tp)
+        self._conf.extend(other._conf)
+        self._cls.extend(other._cls)
+        self._gt_cls.extend(other._gt_cls)
+
+    def threshold_for(self, class_id: int) -> float:
+        if self.class_conf is not None and class_id in self.class_conf:
+            return self.class_conf[class_id]
+        return self.conf_threshold
+
+    def pooled(self) -> PooledMatches:
+        empty_tp = np.zeros((0, len(IOU_THRESHOLDS)), dtype=bool)
+        return PooledMatches(
+            true_positives=np.concatenate([empty_tp, *self._tp]),
+            confidences=np.concatenate([np.zeros(0), *self._conf]),
+            class_ids=np.concatenate([np.zeros(0, np.int64), *self._cls]),
+            ground_truth_class_ids=np.array(self._gt_cls, np.int64),
+        )
+
+    def _class_row(self, pooled: PooledMatches, class_id: int) -> ClassMetrics:
+        tp, conf = pooled.true_positives, pooled.confidences
+        mine = pooled.class_ids == class_id
+        n_gt = int((pooled.ground_truth_class_ids == class_id).sum())
+        threshold = self.threshold_for(class_id)
+        kept = mine & (conf >= threshold)
+        n_pred = int(kept.sum())
+        n_tp = int(tp[kept, 0].sum())
+        precision, recall = _ratio(n_tp, n_pred), _ratio(n_tp, n_gt)
+        aps = [average_precision(tp[mine, t], conf[mine], n_gt) for t in range(tp.shape[1])]
+        return ClassMetrics(
+            class_id=class_id,
+            ground_truths=n_gt,
+            predictions=n_pred,
+            true_positives=n_tp,
+            precision=precision,
+            recall=recall,
+            f1=_f1(precision, recall),
+            ap50=aps[0] if n_gt else None,
+            ap50_95=float(np.mean(aps)) if n_gt else None,
+            conf_threshold=threshold,
+        )
+
     def summary(self, class_ids: Sequence[int] = ()) -> MetricsSummary:
         """Metrics for ``class_ids`` plus any class seen in predictions or ground truth."""
-        empty_tp = np.zeros((0, len(IOU_THRESHOLDS)), dtype=bool)
-        tp = np.concatenate([empty_tp, *self._tp])
-        conf = np.concatenate([np.zeros(0), *self._conf])
-        cls = np.concatenate([np.zeros(0, np.int64), *self._cls])
-        gt_cls = np.array(self._gt_cls, np.int64)
+        pooled = self.pooled()
+        cls, gt_cls = pooled.class_ids, pooled.ground_truth_class_ids
         all_ids = sorted(set(class_ids) | set(cls.tolist()) | set(gt_cls.tolist()))
-        rows = []
-        for class_id in all_ids:
-            mine = cls == class_id
-            n_gt = int((gt_cls == class_id).sum())
-            kept = mine & (conf >= self.conf_threshold)
-            n_pred = int(kept.sum())
-            n_tp = int(tp[kept, 0].sum())
-            precision, recall = _ratio(n_tp, n_pred), _ratio(n_tp, n_gt)
-            aps = [average_precision(tp[mine, t], conf[mine], n_gt) for t in range(tp.shape[1])]
-            rows.append(
-                ClassMetrics(
-                    class_id=class_id,
-                    ground_truths=n_gt,
-                    predictions=n_pred,
-                    true_positives=n_tp,
-                    precision=precision,
-                    recall=recall,
-                    f1=_f1(precision, recall),
-                    ap50=aps[0] if n_gt else None,
-                    ap50_95=float(np.mean(aps)) if n_gt else None,
-                )
-            )
+        rows = [self._class_row(pooled, class_id) for class_id in all_ids]
         total_tp = sum(r.true_positives for r in rows)
         precision = _ratio(total_tp, sum(r.predictions for r in rows))
         recall = _ratio(total_tp, sum(r.ground_truths for r in rows))
@@ -188,4 +225,5 @@ class MetricsAccumulator:
             map50=float(np.mean(ap50s)) if ap50s else 0.0,
             map50_95=float(np.mean(ap_all)) if ap_all else 0.0,
             conf_threshold=self.conf_threshold,
+            class_conf=dict(self.class_conf) if self.class_conf is not None else None,
         )

@@ -261,13 +261,7 @@ class SessionService:
         return False
 
     def _thresholds(self, session: SessionRecord) -> Thresholds:
-        defaults = self._detection.default_thresholds
-        return Thresholds(
-            conf=defaults.conf if session.conf is None else session.conf,
-            iou=defaults.iou if session.iou is None else session.iou,
-            max_det=defaults.max_det,
-            classes=defaults.classes,
-        )
+        return self._detection.default_thresholds.overridden(conf=session.conf, iou=session.iou)
 
     def _stats(self, record: SessionRecord) -> SessionStats:
         thresholds = self._thresholds(record)

@@ -45,6 +45,7 @@ coverage phases, then MAX_EXAMPLES fuzzed cases per operation. About 40 s on two
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import socket
 import tempfile
@@ -65,6 +66,7 @@ import uvicorn
 from schemathesis.config import SchemathesisConfig
 
 from roadhazard.app import create_app
+from roadhazard.reports.listing import encode_cursor
 from roadhazard.settings import Settings
 from tests.factories import encode_image
 from tests.fakes.nominatim import FakeNominatim, FakePlace
@@ -72,6 +74,8 @@ from tests.fakes.server import serving
 from tests.harness import make_settings, redis_across_restarts
 
 MAX_EXAMPLES = 40
+MODEL_CLASSES = 3  # the constant test model's (tests.scene)
+IMAGE_BASE64 = base64.b64encode(encode_image()).decode()
 SEED = 20240501
 
 CONFIG = SchemathesisConfig.from_dict(
@@ -86,7 +90,8 @@ CONFIG = SchemathesisConfig.from_dict(
             "stateful": {"enabled": False},
         },
         "checks": {
-            # See the module docstring: both need a document as strict as the app.
+            # Not yet: both still find cases (issue 11): multipart lists (`tags`), empty batch
+            # files, numeric `until`, and dependentRequired pairs the generator breaks.
             "positive_data_acceptance": {"enabled": False},
             "negative_data_rejection": {"enabled": False},
         },
@@ -271,4 +276,45 @@ def test_api_conforms_to_its_schema(
         case.path_parameters = {
             name: live_id(name, case.method.upper()) for name in case.path_parameters
         }
+    _make_usable(case)
     case.call_and_validate(base_url=base_url)
+
+
+def _make_usable(case: schemathesis.Case[Any]) -> None:
+    """Gives a schema-valid case what no JSON Schema can say, so that `positive_data_acceptance`
+    can hold: base64 that decodes to an image, class ids the fuzzed model has, and a cursor
+    this service issued. Schema-violating cases are sent as generated."""
+    if case.meta is None or not case.meta.generation.mode.is_positive:
+        return
+    body = case.body
+    if isinstance(body, dict) and case.media_type == "application/json":
+        if isinstance(body.get("image"), str):
+            body["image"] = IMAGE_BASE64
+        if isinstance(body.get("images"), list):
+            body["images"] = [IMAGE_BASE64 for _ in body["images"]]
+        if isinstance(body.get("classes"), list):
+            body["classes"] = [class_id % MODEL_CLASSES for class_id in body["classes"]]
+    elif isinstance(body, dict) and isinstance(body.get("classes"), str):
+        ids = body["classes"].split(",")
+        body["classes"] = ",".join(str(int(class_id) % MODEL_CLASSES) for class_id in ids)
+    # dependentRequired: the generator may leave one of the pair out.
+    if isinstance(body, dict) and ("lat" in body) != ("lon" in body):
+        body.pop("lat", None)
+        body.pop("lon", None)
+        body.pop("accuracy_m", None)
+    if isinstance(case.query, dict):
+        _usable_query(case.query)
+
+
+def _usable_query(query: dict[str, Any]) -> None:
+    # OpenAPI cannot make one query parameter require another, nor order two numbers in one.
+    if "near" in query and "radius_m" not in query:
+        query["radius_m"] = 100
+    if isinstance(query.get("bbox"), str):
+        lon1, lat1, lon2, lat2 = query["bbox"].split(",")
+        lons, lats = sorted((lon1, lon2), key=float), sorted((lat1, lat2), key=float)
+        query["bbox"] = ",".join([lons[0], lats[0], lons[1], lats[1]])
+    if isinstance(query.get("cursor"), str):
+        order = "oldest" if query.get("sort") == "oldest" else "newest"
+        position = (zlib.crc32(query["cursor"].encode()), "01JX5Q4M3N8W2V7C9B6D1E0F2G")
+        query["cursor"] = encode_cursor(position, order)

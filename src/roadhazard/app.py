@@ -116,7 +116,7 @@ def create_app(settings: Settings, *, detector_loader: DetectorLoader | None = N
     )
     app.state.settings = settings
     app.state.access_policy = settings.access_policy
-    install_error_handlers(app)
+    install_error_handlers(app, retry_after_s=settings.retry_after_s)
     app.include_router(health_router)
     app.include_router(detection_router)
     app.include_router(reports_router)

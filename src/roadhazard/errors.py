@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 from typing import Any, TypeVar
 
@@ -13,8 +13,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from roadhazard.inputs import FormFields, form_values
 from roadhazard.request_context import REQUEST_ID_HEADER, request_id_of
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -56,6 +59,15 @@ class Forbidden(RoadhazardError):
 class NotFound(RoadhazardError):
     status = 404
     problem = "not-found"
+
+
+SHOWN_INPUT_MAX = 64
+
+
+def shown(value: str, limit: int = SHOWN_INPUT_MAX) -> str:
+    """A client's value (an id, a path) as a detail may quote it: cut to `limit` characters, so
+    an answer never grows with what was sent."""
+    return value if len(value) <= limit else value[:limit] + "…"
 
 
 class Conflict(RoadhazardError):
@@ -152,13 +164,15 @@ def problem_response(
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+ExceptionHandler = Callable[[Request, Exception], Awaitable[JSONResponse]]
 
 
 def validate_body_fields(model: type[ModelT], fields: Mapping[str, Any], detail: str) -> ModelT:
-    """Validates fields read by hand from a multipart or JSON body; bad ones are a 422 problem
-    whose `errors` point into the body, as FastAPI's own validation errors do."""
+    """Validates fields read by hand from a multipart form (`FormFields`, text) or a JSON body;
+    bad ones are a 422 problem whose `errors` point into the body, as FastAPI's own do."""
+    values = form_values(model, fields) if isinstance(fields, FormFields) else fields
     try:
-        return model.model_validate(fields)
+        return model.model_validate(values)
     except ValidationError as exc:
         raise Unprocessable(
             detail,
@@ -205,7 +219,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     headers = dict(exc.headers or {})
     if exc.status_code == 404:
-        detail = f"No route matches {request.method} {request.url.path}."
+        detail = f"No route matches {request.method} {shown(request.url.path)}."
     elif exc.status_code == 405 and (allowed := _allowed_methods(request)):
         headers["Allow"] = allowed
     problem = _HTTP_PROBLEMS.get(
@@ -256,8 +270,35 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def _store_unavailable(retry_after_s: int) -> ExceptionHandler:
+    """A Redis connection error or timeout (after the client's own retries) anywhere in a
+    request: the store is down or stalled, which is the service's state, not the request's
+    fault, so the client hears 503 and when to retry, and the log only the error's class (its
+    message may name the server)."""
+
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        log.warning(
+            "redis_unavailable",
+            path=request.url.path,
+            error=type(exc).__name__,
+            request_id=request_id_of(request.scope),
+        )
+        return problem_response(
+            request,
+            503,
+            problem="service-unavailable",
+            detail="The data store is not answering; retry shortly.",
+            headers={"Retry-After": str(retry_after_s)},
+        )
+
+    return handle
+
+
+def install_error_handlers(app: FastAPI, *, retry_after_s: int = 1) -> None:
     app.add_exception_handler(RoadhazardError, _domain_error)
+    store_unavailable = _store_unavailable(retry_after_s)
+    app.add_exception_handler(RedisConnectionError, store_unavailable)
+    app.add_exception_handler(RedisTimeoutError, store_unavailable)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from redis.asyncio.connection import parse_url
 
 from roadhazard import __version__
 from roadhazard.access.service import AccessPolicy
@@ -171,6 +174,28 @@ class Settings(BaseSettings):
         AccessPolicy.from_config(value.get_secret_value() if value else None, public_reads=True)
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        # Parsed here as the client parses it, so a bad URL stops the start with one message,
+        # not a redis-py traceback. Messages never quote the URL: it may hold a password.
+        if value is not None:
+            check_redis_url(value.get_secret_value())
+        return value
+
+    @field_validator("geocoder_url", "cloudinary_api_url", "cloudinary_delivery_url")
+    @classmethod
+    def _check_http_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parts = urlsplit(value)
+                parts.port  # noqa: B018 - raises for a port that is not a number
+            except ValueError:
+                raise ValueError("is not a valid URL") from None
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("must be an http:// or https:// URL with a host")
+        return value
+
     @field_validator("forwarded_allow_ips")
     @classmethod
     def _check_forwarded_allow_ips(cls, value: str) -> str:
@@ -229,6 +254,27 @@ class Settings(BaseSettings):
         if self.model_runtime != "auto":
             return self.model_runtime
         return "openvino" if self.model_path.suffix.lower() == ".xml" else "onnxruntime"
+
+
+REDIS_URL_SCHEMES = ("redis", "rediss", "unix")
+
+
+def check_redis_url(url: str) -> None:
+    """Raises ValueError, naming what is wrong but never the URL, unless redis-py can use it."""
+    scheme, separator, _ = url.partition("://")
+    if not separator or scheme.lower() not in REDIS_URL_SCHEMES:
+        shown = (
+            f" (not {scheme}://)"
+            if separator and re.fullmatch(r"[A-Za-z0-9+.-]{1,20}", scheme)
+            else ""
+        )
+        raise ValueError(f"must be a redis://, rediss:// or unix:// URL{shown}")
+    if scheme.lower() == "unix" and not urlsplit(url).path:
+        raise ValueError("a unix:// URL needs the socket's path, e.g. unix:///run/redis.sock")
+    try:
+        parse_url(url)
+    except ValueError:
+        raise ValueError("is not a valid Redis URL (check its port and query options)") from None
 
 
 class ConfigurationError(Exception):

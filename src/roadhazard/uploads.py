@@ -6,6 +6,7 @@ parsing and its error mapping live here once.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -19,8 +20,13 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from roadhazard.errors import BadRequest, ContentTooLarge, RoadhazardError, UnsupportedMediaType
+from roadhazard.inputs import FormFields
 
 _DATA_URL_PREFIX = "data:"
+# Bodies up to this size are parsed on the loop: their parse is shorter than a thread hop.
+INLINE_JSON_BYTES = 256 * 1024
+# Commas, colons and brackets a JSON body may hold (see _check_json_token_count).
+MAX_JSON_TOKENS = 10_000
 
 
 @dataclass
@@ -93,7 +99,9 @@ async def _read_multipart(
                 fields.setdefault(name, []).append(value)
     finally:
         await form.close()
-    return ImageUpload(images, {k: v[0] if len(v) == 1 else v for k, v in fields.items()})
+    return ImageUpload(
+        images, FormFields({k: v[0] if len(v) == 1 else v for k, v in fields.items()})
+    )
 
 
 async def _read_json(
@@ -102,20 +110,56 @@ async def _read_json(
     raw = await request.body()
     if not raw:
         raise BadRequest("The request body is empty; send an image.")
-    try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise BadRequest("The body is not valid JSON.") from None
+    if len(raw) <= INLINE_JSON_BYTES:
+        return _json_upload(raw, field_name, many, max_image_bytes)
+    # Parsing and base64-decoding tens of MB takes a while; in a thread, other requests (and
+    # /health) get the loop between its steps.
+    return await asyncio.to_thread(_json_upload, raw, field_name, many, max_image_bytes)
+
+
+def _json_upload(raw: bytes, field_name: str, many: bool, max_image_bytes: int) -> ImageUpload:
+    _check_json_token_count(raw)
+    body = parse_json_body(raw)
     if not isinstance(body, dict):
         raise BadRequest("The JSON body must be an object.")
     value = body.pop(field_name, None)
     if value is None:
         return ImageUpload([], body)
     encoded = value if many else [value]
-    if not isinstance(encoded, list) or not all(isinstance(v, str) for v in encoded):
-        shape = "a list of base64 strings" if many else "a base64 string or data URL"
+    # An empty string is refused with the request, as the document's minLength says.
+    if not isinstance(encoded, list) or not all(isinstance(v, str) and v for v in encoded):
+        shape = "a list of base64 strings" if many else "a non-empty base64 string or data URL"
         raise BadRequest(f"'{field_name}' must be {shape}.")
     return ImageUpload([_decoded_or_refused(v, max_image_bytes) for v in encoded], body)
+
+
+def _check_json_token_count(raw: bytes) -> None:
+    # The parser holds the GIL for a whole document, so no thread keeps the loop free while it
+    # builds millions of small objects (a 60 MB list of zeros takes seconds). A body here is a
+    # few base64 strings and a few fields, so counting the separators and brackets first
+    # (a fast byte scan, strings included) bounds the work.
+    tokens = sum(raw.count(char) for char in (b",", b":", b"[", b"{"))
+    if tokens > MAX_JSON_TOKENS:
+        raise BadRequest(
+            f"The JSON body holds more than {MAX_JSON_TOKENS} values; send the image(s) as"
+            " base64 strings and only the documented fields."
+        )
+
+
+def parse_json_body(raw: bytes) -> Any:
+    """The JSON document in `raw`, or a 400 problem: for invalid JSON, for the non-standard
+    NaN and Infinity constants, and for nesting deeper than the parser's recursion limit
+    (a RecursionError, which would otherwise escape as a 500)."""
+    try:
+        return json.loads(raw, parse_constant=_refuse_constant)
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError and a refused constant
+        raise BadRequest("The body is not valid JSON.") from None
+    except RecursionError:
+        raise BadRequest("The JSON body is nested too deeply.") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def _decoded_or_refused(encoded: str, max_image_bytes: int) -> bytes | RoadhazardError:

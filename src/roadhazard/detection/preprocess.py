@@ -7,14 +7,14 @@ that is what Ultralytics uses; Pillow's antialiased resize would move scores by 
 
 from __future__ import annotations
 
-import io
-import warnings
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ImageOps, UnidentifiedImageError
+
+from roadhazard.pixels import TooManyPixels, opened_image
 
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF")
 LETTERBOX_FILL = 114
@@ -44,28 +44,21 @@ def decode_image(data: bytes, max_pixels: int) -> npt.NDArray[np.uint8]:
     if not data:
         raise ImageDecodeError("empty", "the image is empty")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
-            width, height = image.size
-            if width * height > max_pixels:
-                raise ImageDecodeError(
-                    "too_many_pixels",
-                    f"the image has {width}x{height} pixels; the limit is {max_pixels} pixels",
-                )
+        with opened_image(data, max_pixels, ACCEPTED_FORMATS) as image:
             image.load()
             # In place: a copy per image only when the EXIF orientation asks for a rotation.
             ImageOps.exif_transpose(image, in_place=True)
-            rgb = image if image.mode == "RGB" else image.convert("RGB")
+            # Inside the `with`: a closed image has no pixels left to convert.
+            rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"), np.uint8)
+    except TooManyPixels as exc:
+        raise ImageDecodeError("too_many_pixels", str(exc)) from None
     except UnidentifiedImageError:
         raise ImageDecodeError(
             "not_image", f"not a supported image; send one of {', '.join(ACCEPTED_FORMATS)}"
         ) from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageDecodeError("too_many_pixels", "the image has too many pixels") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageDecodeError("corrupt", "the image is truncated or corrupt") from exc
-    return np.asarray(rgb, dtype=np.uint8)
+    return rgb
 
 
 def letterbox(

@@ -35,13 +35,17 @@ PROCESSING_TIME_HEADER = "X-Processing-Time"
 
 def _image_request_body(field: str, many: bool, json_model: type[BaseModel]) -> dict[str, Any]:
     """Documents both ways of sending images, since the handler reads the body itself."""
-    file_schema: dict[str, Any] = {"type": "string", "format": "binary"}
+    file_schema: dict[str, Any] = {"type": "string", "format": "binary", "minLength": 1}
     multipart_fields: dict[str, Any] = {
-        field: {"type": "array", "items": file_schema} if many else file_schema,
+        field: {"type": "array", "items": file_schema, "minItems": 1} if many else file_schema,
         "conf": {"type": "number", "minimum": 0, "maximum": 1},
         "iou": {"type": "number", "minimum": 0, "maximum": 1},
         "max_det": {"type": "integer", "minimum": 1, "maximum": MAX_DET_LIMIT},
-        "classes": {"type": "string", "description": "Comma-separated class ids, e.g. 0,3."},
+        "classes": {
+            "type": "string",
+            "pattern": CLASS_LIST_PATTERN,
+            "description": "Comma-separated class ids, e.g. 0,3.",
+        },
     }
     return {
         "requestBody": {
@@ -60,8 +64,13 @@ def _image_request_body(field: str, many: bool, json_model: type[BaseModel]) -> 
     }
 
 
-def _params(fields: dict[str, Any]) -> DetectParams:
-    return validate_body_fields(DetectParams, fields, "The detection parameters are invalid.")
+# Ids of at most four digits (MAX_CLASS_ID), as the form field sends them.
+CLASS_LIST_PATTERN = r"^\s*[0-9]{1,4}\s*(,\s*[0-9]{1,4}\s*)*$"
+
+
+def _params(fields: dict[str, Any], service: DetectionService) -> DetectParams:
+    params = validate_body_fields(DetectParams, fields, "The detection parameters are invalid.")
+    return params.for_model(service.card.num_classes)
 
 
 def _elapsed_ms(started: float) -> float:
@@ -92,7 +101,7 @@ async def detect(
         max_images=1,
         max_image_bytes=settings.max_image_bytes,
     )
-    thresholds = _params(upload.fields).thresholds(service.default_thresholds)
+    thresholds = _params(upload.fields, service).thresholds(service.default_thresholds)
     result = await service.detect(upload.single(), thresholds)
     total_ms = _elapsed_ms(started)
     body = DetectResponse.build(result, card, service.hazard_for, total_ms)
@@ -130,7 +139,7 @@ async def detect_batch(
         max_images=settings.batch_max_images,
         max_image_bytes=settings.max_image_bytes,
     )
-    thresholds = _params(upload.fields).thresholds(service.default_thresholds)
+    thresholds = _params(upload.fields, service).thresholds(service.default_thresholds)
     # One batch may use every worker but must not flood the shared queue on its own.
     gate = asyncio.Semaphore(service.pool.concurrency)
     items = await asyncio.gather(

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from roadhazard.detection.confidence import ConfSource, DefaultConfidence
 from roadhazard.detection.engine import DetectionResult, ModelCard
 from roadhazard.detection.postprocess import Thresholds
+from roadhazard.errors import Unprocessable
+from roadhazard.inputs import Integer, Number
 from roadhazard.schemas import Problem
 from roadhazard.taxonomy.schemas import HazardType
 
 MAX_DET_LIMIT = 1000
+# A bound for the document and for validation before the model is asked: ids are compared
+# with numpy int64 arrays, and no detection model has ten thousand classes.
+MAX_CLASS_ID = 9999
+ClassId = Annotated[Integer, Field(ge=0, le=MAX_CLASS_ID)]
+MAX_CLASS_IDS = 1000  # ids in one request's `classes`
 
 
 class DetectParams(BaseModel):
@@ -21,26 +28,31 @@ class DetectParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    conf: float | None = Field(default=None, ge=0.0, le=1.0, description="Minimum confidence.")
-    iou: float | None = Field(default=None, ge=0.0, le=1.0, description="NMS IoU threshold.")
-    max_det: int | None = Field(default=None, ge=1, le=MAX_DET_LIMIT)
-    classes: list[int] | None = Field(
-        default=None, description="Only these class ids; a form field takes '0,3'."
+    conf: Number | None = Field(default=None, ge=0.0, le=1.0, description="Minimum confidence.")
+    iou: Number | None = Field(default=None, ge=0.0, le=1.0, description="NMS IoU threshold.")
+    max_det: Integer | None = Field(default=None, ge=1, le=MAX_DET_LIMIT)
+    classes: list[ClassId] | None = Field(
+        default=None,
+        max_length=MAX_CLASS_IDS,
+        description="Only these class ids (see GET /v1/model); a form field takes '0,3'.",
     )
 
-    @field_validator("classes", mode="before")
-    @classmethod
-    def _split_form_list(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
-    @field_validator("classes")
-    @classmethod
-    def _non_negative(cls, value: list[int] | None) -> list[int] | None:
-        if value is not None and any(class_id < 0 for class_id in value):
-            raise ValueError("class ids are non-negative")
-        return value
+    def for_model(self, num_classes: int) -> DetectParams:
+        """These parameters, if the loaded model has every class asked for; else a 422. The
+        document bounds ids by MAX_CLASS_ID only, since it does not change with the model."""
+        unknown = sorted({class_id for class_id in self.classes or () if class_id >= num_classes})
+        if unknown:
+            raise Unprocessable(
+                "The detection parameters are invalid.",
+                errors=[
+                    {
+                        "loc": ["body", "classes"],
+                        "msg": f"the model has {num_classes} classes, ids 0 to "
+                        f"{num_classes - 1}; unknown: {', '.join(map(str, unknown[:10]))}",
+                    }
+                ],
+            )
+        return self
 
     def thresholds(self, defaults: Thresholds) -> Thresholds:
         return defaults.overridden(
@@ -48,12 +60,17 @@ class DetectParams(BaseModel):
         )
 
 
+Base64Image = Annotated[str, Field(min_length=1, description="base64 or a data URL")]
+
+
 class DetectJsonRequest(DetectParams):
-    image: str = Field(description="The image as base64 or a data URL.")
+    image: Base64Image = Field(description="The image as base64 or a data URL.")
 
 
 class DetectBatchJsonRequest(DetectParams):
-    images: list[str] = Field(description="Images as base64 strings or data URLs.")
+    images: list[Base64Image] = Field(
+        min_length=1, description="Images as base64 strings or data URLs."
+    )
 
 
 class BoxOut(BaseModel):

@@ -10,18 +10,18 @@ import io
 import os
 import re
 import tempfile
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
 import structlog
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ImageOps, UnidentifiedImageError
 
 from roadhazard.errors import ContentTooLarge, UnsupportedMediaType
 from roadhazard.health.schemas import CheckResult, CheckStatus
 from roadhazard.media.annotate import Annotation, draw_annotations
+from roadhazard.pixels import TooManyPixels, opened_image
 
 log = structlog.get_logger(__name__)
 
@@ -162,16 +162,16 @@ async def inspect_image(data: bytes, max_pixels: int) -> ImageInfo:
     content_type = sniff_content_type(data)
     if content_type is None:
         raise UnsupportedMediaType("Not a supported image; send JPEG, PNG, WEBP, BMP or TIFF.")
-    width, height = await asyncio.to_thread(_dimensions, data)
-    if width * height > max_pixels:
-        raise ContentTooLarge(f"The image has {width}x{height} pixels; at most {max_pixels}.")
+    width, height = await asyncio.to_thread(_dimensions, data, max_pixels)
     return ImageInfo(content_type, width, height)
 
 
-def _dimensions(data: bytes) -> tuple[int, int]:
+def _dimensions(data: bytes, max_pixels: int) -> tuple[int, int]:
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with opened_image(data, max_pixels) as image:
             return image.size
+    except TooManyPixels as exc:
+        raise ContentTooLarge(f"{str(exc).capitalize()}.") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise UnsupportedMediaType("The image is truncated or corrupt.") from exc
 
@@ -185,21 +185,16 @@ async def render_annotated(
 
 def _render(data: bytes, annotations: tuple[Annotation, ...], max_pixels: int) -> bytes | None:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                if image.width * image.height > max_pixels:
-                    log.warning("annotate_skipped", reason="too_many_pixels")
-                    return None
-                # Boxes are in upright pixels, as detection saw the image after EXIF rotation.
-                image.load()
-                ImageOps.exif_transpose(image, in_place=True)
-                canvas = draw_annotations(image, annotations)
+        with opened_image(data, max_pixels) as image:
+            # Boxes are in upright pixels, as detection saw the image after EXIF rotation.
+            image.load()
+            ImageOps.exif_transpose(image, in_place=True)
+            canvas = draw_annotations(image, annotations)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         log.warning("annotate_skipped", reason=type(exc).__name__)
         return None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        log.warning("annotate_skipped", reason="decompression_bomb")
+    except TooManyPixels:
+        log.warning("annotate_skipped", reason="too_many_pixels")
         return None
     out = io.BytesIO()
     canvas.save(out, format="JPEG", quality=90)

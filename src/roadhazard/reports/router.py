@@ -8,7 +8,7 @@ unless ROADHAZARD_PUBLIC_READS is off), `write_router` (reporters file reports) 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -18,6 +18,7 @@ from roadhazard.access.dependencies import require
 from roadhazard.access.service import Role
 from roadhazard.deps import ReportsServiceDep, SettingsDep
 from roadhazard.errors import Unprocessable, validate_body_fields
+from roadhazard.inputs import GEO_MAX_LAT, UtcDatetime, image_request_body
 from roadhazard.ratelimit import client_identity, rate_limit
 from roadhazard.reports.images import ImageSource
 from roadhazard.reports.listing import BoundingBox, ReportQuery
@@ -60,29 +61,45 @@ admin_router = APIRouter(
 IMAGE_FIELD = "image"
 
 
+# What the geo index can search, as the document states it and the query is checked: lat
+# within ±85.050999… (just inside GEO_MAX_LAT, which _area checks), lon within ±180.
+_LAT = r"[-+]?(?:[0-9]|[1-7][0-9]|8[0-4])(?:\.[0-9]+)?|[-+]?85(?:\.0[0-4][0-9]*|\.050[0-9]*)?"
+_LON = r"[-+]?(?:[0-9]{1,2}|1[0-7][0-9])(?:\.[0-9]+)?|[-+]?180(?:\.0+)?"
+NEAR_PATTERN = rf"^(?:{_LAT}),(?:{_LON})$"
+BBOX_PATTERN = rf"^(?:{_LON}),(?:{_LAT}),(?:{_LON}),(?:{_LAT})$"
+
+
 def _float_list(raw: str, size: int, name: str) -> list[float]:
     try:
         values = [float(part) for part in raw.split(",")]
     except ValueError:
         values = []
-    if len(values) != size:
+    if len(values) != size or not all(map(math.isfinite, values)):
         raise Unprocessable(f"`{name}` must be {size} comma-separated numbers.")
     return values
 
 
+def _valid_lat(lat: float) -> bool:
+    return -GEO_MAX_LAT <= lat <= GEO_MAX_LAT
+
+
 def _area(near: str | None, radius_m: float | None, bbox: str | None) -> dict[str, Any]:
     area: dict[str, Any] = {}
+    limits = f"lat within ±{GEO_MAX_LAT} (the geo index's limit), lon within ±180"
     if near is not None:
         lat, lon = _float_list(near, 2, "near")
-        if not (-90 <= lat <= 90 and -180 <= lon <= 180) or radius_m is None:
-            raise Unprocessable("`near` needs a valid lat,lon and `radius_m`.")
+        if not (_valid_lat(lat) and -180 <= lon <= 180) or radius_m is None:
+            raise Unprocessable(f"`near` needs lat,lon with {limits}, and `radius_m`.")
         area.update(near=GeoPoint(lat, lon), radius_m=radius_m)
     if bbox is not None:
         box = BoundingBox(*_float_list(bbox, 4, "bbox"))
         if not (
-            -180 <= box.min_lon <= box.max_lon <= 180 and -90 <= box.min_lat <= box.max_lat <= 90
+            -180 <= box.min_lon <= box.max_lon <= 180
+            and _valid_lat(box.min_lat)
+            and box.min_lat <= box.max_lat
+            and _valid_lat(box.max_lat)
         ):
-            raise Unprocessable("`bbox` must be min_lon,min_lat,max_lon,max_lat within range.")
+            raise Unprocessable(f"`bbox` must be min_lon,min_lat,max_lon,max_lat with {limits}.")
         area.update(bbox=box)
     return area
 
@@ -96,19 +113,19 @@ async def list_reports(
     severity: Severity | None = None,
     min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
     session_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.-]{1,128}$")] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    near: Annotated[str | None, Query(description="lat,lon")] = None,
+    since: UtcDatetime | None = None,
+    until: UtcDatetime | None = None,
+    near: Annotated[str | None, Query(description="lat,lon", pattern=NEAR_PATTERN)] = None,
     radius_m: Annotated[float | None, Query(gt=0, le=100_000)] = None,
-    bbox: Annotated[str | None, Query(description="min_lon,min_lat,max_lon,max_lat")] = None,
+    bbox: Annotated[
+        str | None,
+        Query(description="min_lon,min_lat,max_lon,max_lat", pattern=BBOX_PATTERN),
+    ] = None,
     sort: Annotated[str, Query(pattern="^(newest|oldest)$")] = "newest",
     cursor: Annotated[str | None, Query(max_length=400)] = None,
     limit: Annotated[int, Query(ge=1, le=LIST_LIMIT_MAX)] = 50,
 ) -> ReportListOut:
     """Reports, newest first by default; `next_cursor` continues the list."""
-    for moment in (since, until):
-        if moment is not None and moment.tzinfo is None:
-            raise Unprocessable("`since` and `until` need a timezone, e.g. 2025-01-31T12:00:00Z.")
     query = ReportQuery(
         status=status,
         state=state,
@@ -184,33 +201,7 @@ def _manual_request_body() -> dict[str, Any]:
     """Documents both ways of filing a report, since the handler reads the body itself."""
     fields = ManualReportIn.model_json_schema(ref_template="#/components/schemas/{model}")
     fields.pop("$defs", None)  # Severity: a component of the document already (ReportOut)
-    json_schema = {
-        **fields,
-        "properties": {
-            IMAGE_FIELD: {
-                "type": "string",
-                "description": "Optional: the image as base64 or a data URL.",
-            },
-            **fields["properties"],
-        },
-    }
-    form_schema = {
-        "type": "object",
-        "required": fields["required"],
-        "properties": {
-            IMAGE_FIELD: {"type": "string", "format": "binary"},
-            **{name: {"type": "string"} for name in fields["properties"]},
-        },
-    }
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": json_schema},
-                "multipart/form-data": {"schema": form_schema},
-            },
-        }
-    }
+    return image_request_body(fields, image_required=False)
 
 
 async def _manual_input(

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
-    field_validator,
     model_validator,
 )
 
 from roadhazard.geocoding.schemas import AddressOut
+from roadhazard.inputs import Latitude, Longitude, Number
 from roadhazard.reports.models import Report
 from roadhazard.reports.states import ReportState, ReportStatus
+from roadhazard.taxonomy import load_taxonomy
 from roadhazard.taxonomy.schemas import Severity
 
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
@@ -186,24 +187,26 @@ class ReportStatsOut(BaseModel):
     mean_confidence: float | None
 
 
-def _split_tags(value: Any) -> Any:
-    # A form sends tags as one comma-separated field (or a repeated field).
-    if isinstance(value, str):
-        return [part for part in value.split(",") if part.strip()]
-    return value
-
-
 class ManualReportIn(BaseModel):
     """A report filed by hand, as JSON fields or form fields beside an optional `image`."""
 
-    model_config = ConfigDict(extra="forbid")
+    # The document's version of _both_coordinates.
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"dependentRequired": {"lat": ["lon"], "lon": ["lat"]}}
+    )
 
     service_code: str = Field(
-        min_length=1, max_length=64, description="e.g. D40 or 'pothole'", examples=["D40"]
+        min_length=1,
+        max_length=64,
+        description="A hazard code of the taxonomy; its names and aliases ('pothole') are "
+        "accepted too.",
+        examples=["D40"],
+        json_schema_extra={"enum": [hazard.code for hazard in load_taxonomy().hazards]},
     )
-    lat: float | None = Field(default=None, ge=-90, le=90)
-    lon: float | None = Field(default=None, ge=-180, le=180)
-    accuracy_m: float | None = Field(default=None, ge=0, le=100_000)
+    # Reports live in a Redis geo index, which ends at ±GEO_MAX_LAT.
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+    accuracy_m: Number | None = Field(default=None, ge=0, le=100_000)
     description: str | None = Field(default=None, max_length=MAX_DESCRIPTION)
     tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
     severity: Severity | None = None
@@ -214,8 +217,6 @@ class ManualReportIn(BaseModel):
         description="Where the hazard is, as text, when there is no lat/lon: the position is "
         "then found by forward geocoding after the report is filed.",
     )
-
-    _tags = field_validator("tags", mode="before")(_split_tags)
 
     @model_validator(mode="after")
     def _both_coordinates(self) -> ManualReportIn:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import structlog
 
 from roadhazard.detection.engine import Box
-from roadhazard.errors import Conflict, NotFound, RoadhazardError, Unprocessable
+from roadhazard.errors import Conflict, NotFound, RoadhazardError, Unprocessable, shown
 from roadhazard.media.service import IMAGE_KINDS, ImageKind, inspect_image
 from roadhazard.observability import metrics
 from roadhazard.reports.addresses import ReportAddresses
@@ -251,7 +251,7 @@ class ReportsService:
     async def get(self, report_id: str) -> Report:
         report = await self.store.get(report_id) if is_report_id(report_id) else None
         if report is None:
-            raise NotFound(f"There is no report {report_id}.")
+            raise NotFound(f"There is no report {shown(report_id)}.")
         return report
 
     async def list(self, query: ReportQuery) -> ReportPage:
@@ -267,7 +267,7 @@ class ReportsService:
             fields["severity"] = changes.severity.value if changes.severity else ""
         await self.get(report_id)
         if fields and not await self.store.update(report_id, fields, iso(self.clock())):
-            raise NotFound(f"There is no report {report_id}.")
+            raise NotFound(f"There is no report {shown(report_id)}.")
         return await self.get(report_id)
 
     async def act(self, report_id: str, action: Action) -> Report:
@@ -277,7 +277,7 @@ class ReportsService:
             report_id, target, sources_of(target), iso(self.clock())
         )
         if result.outcome == "missing":
-            raise NotFound(f"There is no report {report_id}.")
+            raise NotFound(f"There is no report {shown(report_id)}.")
         if result.outcome == "illegal":
             state = result.state.value if result.state else "unknown"
             raise Conflict(f"A report in state '{state}' cannot move to '{target.value}'.")
@@ -286,7 +286,7 @@ class ReportsService:
 
     async def delete(self, report_id: str) -> None:
         if not is_report_id(report_id) or not await self.store.delete(report_id):
-            raise NotFound(f"There is no report {report_id}.")
+            raise NotFound(f"There is no report {shown(report_id)}.")
         await self._forget(report_id)
 
     async def image(self, report_id: str, kind: ImageKind) -> ImageSource:
@@ -297,7 +297,7 @@ class ReportsService:
             status = ImageStatus(report.image_status.get(kind, ImageStatus.STORED.value))
             source = await self.images.source(report.id, kind, content_type, status)
         if source is None:
-            raise NotFound(f"Report {report_id} has no {kind} image.")
+            raise NotFound(f"Report {shown(report_id)} has no {kind} image.")
         return source
 
     def public_url(self, report_id: str, kind: str, thumbnail: bool) -> str | None:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from roadhazard.access.dependencies import ReaderDep, ReporterDep
 from roadhazard.deps import SessionServiceDep, SettingsDep
 from roadhazard.errors import validate_body_fields
+from roadhazard.inputs import image_request_body
 from roadhazard.ratelimit import rate_limit
 from roadhazard.schemas import problem_responses
 from roadhazard.sessions.schemas import (
@@ -25,32 +26,7 @@ router = APIRouter(prefix="/v1/sessions", tags=["sessions"], responses=problem_r
 
 def _frame_request_body() -> dict[str, Any]:
     """Documents both ways of sending a frame, since the handler reads the body itself."""
-    params = FrameParams.model_json_schema()
-    json_schema = {
-        **params,
-        "properties": {
-            "image": {"type": "string", "description": "The image as base64 or a data URL."},
-            **params["properties"],
-        },
-        "required": ["image"],
-    }
-    form_schema = {
-        "type": "object",
-        "required": ["image"],
-        "properties": {
-            "image": {"type": "string", "format": "binary"},
-            **{name: {"type": "string"} for name in params["properties"]},
-        },
-    }
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {"schema": form_schema},
-                "application/json": {"schema": json_schema},
-            },
-        }
-    }
+    return image_request_body(FrameParams.model_json_schema(), image_required=True)
 
 
 def _frame_params(fields: dict[str, Any]) -> FrameParams:

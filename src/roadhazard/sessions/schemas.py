@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from roadhazard.detection.schemas import BoxOut, ImageSizeOut
+from roadhazard.inputs import Latitude, Longitude, Number, UtcDatetime
 
 DEVICE_MAX_LENGTH = 128
+# The document's version of _position_is_whole.
+TOGETHER: dict[str, Any] = {"lat": ["lon"], "lon": ["lat"], "accuracy_m": ["lat", "lon"]}
 
 
 class SessionSource(enum.StrEnum):
@@ -35,12 +39,12 @@ class SessionCreate(BaseModel):
         pattern=r"^[^\x00-\x1f\x7f]+$",
         description="Free text naming the camera or phone, e.g. 'Nextbase 622GW, van 12'.",
     )
-    conf: float | None = Field(default=None, ge=0.0, le=1.0, description="Minimum confidence.")
-    iou: float | None = Field(default=None, ge=0.0, le=1.0, description="NMS IoU threshold.")
-    track_window_s: float | None = Field(
+    conf: Number | None = Field(default=None, ge=0.0, le=1.0, description="Minimum confidence.")
+    iou: Number | None = Field(default=None, ge=0.0, le=1.0, description="NMS IoU threshold.")
+    track_window_s: Number | None = Field(
         default=None, gt=0, le=600, description="Longest gap, in capture time, within a track."
     )
-    track_radius_m: float | None = Field(
+    track_radius_m: Number | None = Field(
         default=None, gt=0, le=500, description="How far apart two GPS sightings may match."
     )
 
@@ -48,14 +52,15 @@ class SessionCreate(BaseModel):
 class FrameParams(BaseModel):
     """A frame's metadata, sent as form fields beside the image or as JSON keys."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"dependentRequired": TOGETHER})
 
-    lat: float | None = Field(default=None, ge=-90.0, le=90.0)
-    lon: float | None = Field(default=None, ge=-180.0, le=180.0)
-    accuracy_m: float | None = Field(default=None, ge=0.0, description="GPS accuracy, metres.")
-    heading: float | None = Field(default=None, ge=0.0, le=360.0, description="Degrees from N.")
-    speed: float | None = Field(default=None, ge=0.0, description="Metres per second.")
-    captured_at: AwareDatetime | None = Field(
+    # Tracks live in a Redis geo index, which ends at ±GEO_MAX_LAT.
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+    accuracy_m: Number | None = Field(default=None, ge=0.0, description="GPS accuracy, metres.")
+    heading: Number | None = Field(default=None, ge=0.0, le=360.0, description="Degrees from N.")
+    speed: Number | None = Field(default=None, ge=0.0, description="Metres per second.")
+    captured_at: UtcDatetime | None = Field(
         default=None,
         description="ISO 8601 with a timezone (Z or an offset); default: when it arrives.",
     )

@@ -28,7 +28,7 @@ from roadhazard.geocoding.service import GeocodingService
 from roadhazard.health.router import router as health_router
 from roadhazard.health.service import ReadinessRegistry
 from roadhazard.health.version import resolve_version
-from roadhazard.logging import configure_logging
+from roadhazard.logging import configure_logging, write_logs_directly
 from roadhazard.media.cloudinary import CloudinaryImageStore
 from roadhazard.media.service import ImageStore, LocalImageStore
 from roadhazard.observability.loop_lag import LoopLagMonitor
@@ -72,7 +72,9 @@ def model_loader(settings: Settings) -> DetectorLoader:
 
 def create_app(settings: Settings, *, detector_loader: DetectorLoader | None = None) -> FastAPI:
     """Builds the service. `detector_loader` replaces the model file, for tests and tools."""
-    configure_logging(settings.resolved_log_format, settings.log_level)
+    configure_logging(
+        settings.resolved_log_format, settings.log_level, secrets=settings.secret_values()
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -103,6 +105,7 @@ def create_app(settings: Settings, *, detector_loader: DetectorLoader | None = N
         await monitor.aclose()
         log.info("service_stopped")
         mark_process_dead(os.getpid())
+        await asyncio.to_thread(write_logs_directly)
 
     app = FastAPI(
         title="Roadhazard",

@@ -124,7 +124,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 2
 
-    configure_logging(settings.resolved_log_format, settings.log_level)
+    configure_logging(
+        settings.resolved_log_format, settings.log_level, secrets=settings.secret_values()
+    )
     workers = args.workers or settings.workers
     if workers > 1 or os.environ.get(MULTIPROC_DIR_ENV):
         # Before uvicorn starts the workers: each reads the variable when it imports the

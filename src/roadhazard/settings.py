@@ -6,7 +6,7 @@ import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -117,7 +117,7 @@ class Settings(BaseSettings):
         min_length=8,
         max_length=200,
     )
-    geocoder_email: str | None = Field(default=None, max_length=200)
+    geocoder_email: SecretStr | None = Field(default=None, max_length=200)
     geocoder_language: str | None = Field(default=None, max_length=64)
     geocoder_timeout_s: float = Field(default=5.0, gt=0, le=60)
     geocoder_min_interval_s: float = Field(default=1.0, ge=0, le=60)
@@ -243,6 +243,17 @@ class Settings(BaseSettings):
         keys = self.api_keys.get_secret_value() if self.api_keys else None
         return AccessPolicy.from_config(keys, public_reads=self.public_reads)
 
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for the log sanitizer to redact wherever one appears."""
+        secrets = [_secret_text(self.cloudinary_api_secret), _secret_text(self.geocoder_email)]
+        if self.api_keys is not None:
+            config = self.api_keys.get_secret_value()
+            secrets += [config, *(entry.partition(":")[2].strip() for entry in config.split(","))]
+        for url in (self.redis_url, self.cloudinary_url):
+            if url is not None:
+                secrets += _url_secrets(url.get_secret_value())
+        return [secret for secret in secrets if secret]
+
     @cached_property
     def resolved_log_format(self) -> Literal["json", "console"]:
         if self.log_format != "auto":
@@ -254,6 +265,25 @@ class Settings(BaseSettings):
         if self.model_runtime != "auto":
             return self.model_runtime
         return "openvino" if self.model_path.suffix.lower() == ".xml" else "onnxruntime"
+
+
+def _secret_text(value: SecretStr | None) -> str:
+    return value.get_secret_value() if value is not None else ""
+
+
+def _url_secrets(url: str) -> list[str]:
+    """A URL's password (as written and decoded, also from `?password=`) and, when it has one,
+    the whole URL; an unparseable URL is a secret whole."""
+    try:
+        parts = urlsplit(url)
+        passwords = [parts.password or ""]
+    except ValueError:
+        return [url]
+    passwords += [value for name, value in parse_qsl(parts.query) if "password" in name.lower()]
+    passwords = [p for p in passwords if p]
+    if not passwords:
+        return []
+    return [url, *passwords, *(unquote(p) for p in passwords)]
 
 
 REDIS_URL_SCHEMES = ("redis", "rediss", "unix")

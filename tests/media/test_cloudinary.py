@@ -20,7 +20,7 @@ from PIL import Image
 from pydantic import SecretStr
 
 from roadhazard.health.schemas import CheckStatus
-from roadhazard.logging import configure_logging
+from roadhazard.logging import configure_logging, flush_logs
 from roadhazard.media.cloudinary import CloudinaryImageStore
 from roadhazard.media.cloudinary_api import api_signature, public_id_for, sign, string_to_sign
 from roadhazard.media.credentials import CloudinaryCredentials
@@ -579,7 +579,7 @@ async def test_a_ping_as_the_half_open_trial_closes_the_breaker(
 
 @pytest.fixture
 def json_logs() -> Iterator[None]:
-    """Production logging (JSON, tracebacks with locals) at DEBUG, restored afterwards."""
+    """Production logging (JSON) at DEBUG, restored afterwards."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     config = structlog.get_config()
@@ -612,7 +612,7 @@ async def test_no_secret_signature_or_auth_header_in_errors_or_logs(
                 await call
             except DependencyError as exc:
                 errors.append(exc)
-                log.exception("cloudinary_failed")  # renders the traceback with its locals
+                log.exception("cloudinary_failed")  # renders the traceback
         fake.faults.clear()
     bad_store = stores(credentials=wrong)
     for call in (bad_store.put(KEY, jpeg(), "image/jpeg"), bad_store.delete(KEY)):
@@ -623,6 +623,7 @@ async def test_no_secret_signature_or_auth_header_in_errors_or_logs(
             log.exception("cloudinary_failed")
     ping = await bad_store.readiness_check()
 
+    flush_logs()  # lines are written by the log writer's thread
     captured = capsys.readouterr()
     text = "\n".join(
         [captured.out, captured.err, caplog.text, ping.detail]

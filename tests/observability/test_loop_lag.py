@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 from starlette.types import Scope
 
-from roadhazard.logging import configure_logging
+from roadhazard.logging import configure_logging, flush_logs
 from roadhazard.observability.in_flight import InFlightRequests
 from roadhazard.observability.loop_lag import LoopLagMonitor
 from roadhazard.observability.middleware import MetricsMiddleware
@@ -31,6 +31,7 @@ def lags_over_quarter_second() -> float:
 
 
 def lag_warnings(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
+    flush_logs()  # lines are written by the log writer's thread
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if "{" in line]
     return [line for line in lines if line["event"] == "event_loop_lag"]
 

@@ -100,7 +100,9 @@ class GeocodingService:
                 settings.geocoder_url,
                 user_agent=settings.geocoder_user_agent,
                 timeout_s=settings.geocoder_timeout_s,
-                email=settings.geocoder_email,
+                email=(
+                    settings.geocoder_email.get_secret_value() if settings.geocoder_email else None
+                ),
                 language=settings.geocoder_language,
             )
         elif settings.offline_geocoder:

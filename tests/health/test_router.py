@@ -6,12 +6,16 @@ import asyncio
 import importlib.metadata
 import re
 import threading
+import time
+from collections.abc import Awaitable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from roadhazard.detection.engine import Detector
 from tests.factories import REPO_ROOT
+from tests.fakes.server import unused_port
 from tests.harness import make_settings, running_app
 
 
@@ -114,3 +118,27 @@ async def test_ready_requires_redis(raw_model: Path) -> None:
     assert ready.json()["checks"]["model"]["status"] == "healthy"
     assert ready.json()["checks"]["redis"]["status"] == "unhealthy"
     assert "s3cret" not in ready.text
+
+
+async def test_ready_answers_within_its_check_timeout_while_redis_refuses(raw_model: Path) -> None:
+    # Production's retry and timeout defaults. The outbox workers and the retention task fail
+    # and log their tracebacks meanwhile: rendered with locals, those held the loop for
+    # seconds, and /ready took 5 s although every check is limited to 2 s.
+    settings = make_settings(model_path=raw_model, redis_url=f"redis://127.0.0.1:{unused_port()}/0")
+    limit_s = settings.ready_check_timeout_s
+    async with running_app(settings) as (client, _):
+        ready_call = asyncio.create_task(_timed(client.get("/ready")))
+        health, health_s = await _timed(client.get("/health"))
+        ready, ready_s = await ready_call
+
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["redis"]["status"] == "unhealthy"
+    assert ready_s < limit_s
+    assert health.status_code == 200
+    assert health_s < limit_s
+
+
+async def _timed(call: Awaitable[httpx.Response]) -> tuple[httpx.Response, float]:
+    started = time.perf_counter()
+    response = await call
+    return response, time.perf_counter() - started

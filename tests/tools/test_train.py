@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -70,3 +71,113 @@ def test_export_matches_torch_and_carries_metadata(tmp_path: Path) -> None:
     meta = ort.InferenceSession(str(path)).get_modelmeta().custom_metadata_map
     assert meta["names"] == "{0: 'D00', 1: 'D10', 2: 'D20', 3: 'D40', 4: 'D50'}"
     assert meta["imgsz"] == "[64, 64]"
+
+
+def _one_box_batch() -> tuple[torch.Tensor, ...]:
+    centres, strides = make_anchors(64, torch.device("cpu"))
+    boxes = torch.tensor([[[8.0, 8.0, 40.0, 40.0]], [[8.0, 8.0, 40.0, 40.0]]])
+    classes = torch.tensor([[3], [3]])
+    return centres, strides, boxes, classes
+
+
+def test_partial_labels_give_no_class_loss_for_unlabelled_classes() -> None:
+    """A confident 'crack' in a pothole-only image costs nothing; in a fully labelled one
+    it is a false positive and costs a lot."""
+    torch.manual_seed(0)
+    centres, strides, boxes, classes = _one_box_batch()
+    n = len(centres)
+    distances = 0.5 + torch.rand(2, n, 4)
+    logits = torch.full((2, n, 5), -8.0)
+    logits[..., 0] = 8.0  # every cell says D00 with certainty
+    pothole_only = torch.tensor([[0.0, 0.0, 0.0, 1.0, 0.0]] * 2)
+    everything = torch.ones(2, 5)
+    masked = detection_loss(
+        distances, logits, centres, strides, boxes, classes, classes >= 0, pothole_only
+    )
+    full = detection_loss(
+        distances, logits, centres, strides, boxes, classes, classes >= 0, everything
+    )
+    assert full.cls > 50 * masked.cls
+    # With the mask, what the model says about the unlabelled class does not matter at all.
+    quiet = logits.clone()
+    quiet[..., 0] = -8.0
+    masked_quiet = detection_loss(
+        distances, quiet, centres, strides, boxes, classes, classes >= 0, pothole_only
+    )
+    assert masked.cls == masked_quiet.cls
+
+
+def test_masked_classes_get_no_gradient() -> None:
+    centres, strides, boxes, classes = _one_box_batch()
+    n = len(centres)
+    logits = torch.zeros(2, n, 5, requires_grad=True)
+    mask = torch.tensor([[0.0, 0.0, 0.0, 1.0, 0.0], [1.0, 1.0, 1.0, 1.0, 1.0]])
+    parts = detection_loss(
+        torch.ones(2, n, 4), logits, centres, strides, boxes, classes, classes >= 0, mask
+    )
+    parts.total.backward()
+    assert logits.grad is not None
+    assert logits.grad[0, :, [0, 1, 2, 4]].abs().max() == 0
+    assert logits.grad[0, :, 3].abs().max() > 0
+    assert logits.grad[1].abs().min() > 0
+
+
+def test_a_mosaic_takes_its_tiles_from_one_dataset() -> None:
+    from tools.train.data import Augmenter, CachedImage
+
+    rng = np.random.default_rng(0)
+    boxes = np.array([[3, 4, 4, 30, 30]], np.float32)
+    items = [
+        CachedImage(np.full((64, 64, 3), source * 100, np.uint8), boxes, source)
+        for source in (0, 1)
+        for _ in range(5)
+    ]
+    augmenter = Augmenter(items, 64, rng)
+    for _ in range(20):
+        canvas, _ = augmenter._mosaic(7)  # an image of dataset 1 (all pixels 100)
+        assert set(np.unique(canvas[:32, :32])) <= {100}
+        assert set(np.unique(canvas)) <= {100}
+
+
+def test_batches_carry_each_images_label_mask() -> None:
+    from tools.train.data import Augmenter, CachedImage, train_batches
+
+    rng = np.random.default_rng(0)
+    items = [
+        CachedImage(np.zeros((64, 64, 3), np.uint8), np.zeros((0, 5), np.float32), s)
+        for s in (0, 1, 1, 0)
+    ]
+    masks = np.array([[1, 1, 1, 1, 0], [0, 0, 0, 1, 0]], np.float32)
+    (batch,) = train_batches(Augmenter(items, 64, rng), np.array([1, 0, 3, 2]), masks, 4)
+    assert batch.label_mask.tolist() == [
+        masks[1].tolist(),
+        masks[0].tolist(),
+        masks[0].tolist(),
+        masks[1].tolist(),
+    ]
+    assert batch.images.shape == (4, 3, 64, 64)
+    assert not batch.valid.any()
+
+
+def test_checkpoint_round_trip_resumes_exactly(tmp_path: Path) -> None:
+    from tools.train.checkpoint import EMA, Architecture, Progress, load, restore, save
+    from tools.train.train import make_optimizer
+
+    arch = Architecture(NAMES, TINY, (1, 1, 1, 1), 64)
+    model = arch.build()
+    ema, optimizer = EMA(model), make_optimizer(model, 1e-3)
+    rng = np.random.default_rng(5)
+    rng.random(3)
+    ema.update(model)
+    save(tmp_path / "last.pt", arch, model, ema, optimizer, Progress(2, 40, 123.0), rng)
+    expected_next = rng.random()
+
+    model2 = arch.build()
+    ema2, optimizer2 = EMA(model2), make_optimizer(model2, 1e-3)
+    rng2 = np.random.default_rng(0)
+    progress = restore(load(tmp_path / "last.pt"), model2, ema2, optimizer2, rng2)
+    assert progress == Progress(2, 40, 123.0)
+    assert rng2.random() == expected_next
+    assert ema2.updates == 1
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, model2.state_dict()[name]), name

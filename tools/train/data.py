@@ -1,19 +1,22 @@
-"""Training data: YOLO folders cached in memory at the training size, plus augmentation.
+"""Training data: YOLO datasets cached in memory at the training size, plus augmentation.
 
-Images are decoded once and letterbox-resized to ``image_size`` so that an epoch on two
-CPU cores is spent in the network rather than in JPEG decoding. Class ids are remapped
-to the model's classes at load time (the pothole set's ``0 = Pothole`` becomes D40).
+Images are decoded once and resized to ``image_size`` so that an epoch on two CPU cores is
+spent in the network rather than in JPEG decoding. Class ids are remapped to the model's
+classes at load time (the pothole set's ``0 = Pothole`` becomes D40), and every image
+remembers its source dataset, whose label mask says which classes its labels cover.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
+
+from roadhazard.evaluation.dataset import LabelledImage
 
 PAD_VALUE = 114
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
@@ -23,59 +26,52 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 class CachedImage:
     pixels: np.ndarray  # (H, W, 3) uint8 RGB, longest side == image_size
     boxes: np.ndarray  # (K, 5) float32: class, x1, y1, x2, y2 in cached pixels
+    source: int = 0  # index of the dataset it came from
+
+    @property
+    def classes(self) -> frozenset[int]:
+        return frozenset(int(c) for c in self.boxes[:, 0])
 
 
-def find_images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+def _cache_one(
+    image: LabelledImage, class_map: Mapping[int, int], image_size: int, source: int
+) -> CachedImage:
+    bgr = cv2.imread(str(image.path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError(f"cannot decode image {image.path}")
+    height, width = bgr.shape[:2]
+    rows = [
+        [class_map[t.class_id], t.x1, t.y1, t.x2, t.y2]
+        for t in image.ground_truths
+        if t.class_id in class_map
+    ]
+    boxes = np.array(rows, np.float32).reshape(-1, 5)
+    # Labels were read against the header's size; rescale in case the decoder disagrees.
+    boxes[:, [1, 3]] *= width / image.width
+    boxes[:, [2, 4]] *= height / image.height
+    scale = image_size / max(height, width)
+    resized = cv2.resize(
+        bgr, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA
+    )
+    boxes[:, 1:] *= scale
+    return CachedImage(cv2.cvtColor(resized, cv2.COLOR_BGR2RGB), boxes, source)
 
 
-def read_yolo_labels(label_path: Path, width: int, height: int) -> np.ndarray:
-    rows = []
-    if label_path.exists():
-        for line in label_path.read_text().splitlines():
-            parts = line.split()
-            if len(parts) != 5:
-                continue  # polygon/segment labels are not used by this detector
-            class_id, cx, cy, w, h = (float(v) for v in parts)
-            rows.append(
-                [
-                    class_id,
-                    (cx - w / 2) * width,
-                    (cy - h / 2) * height,
-                    (cx + w / 2) * width,
-                    (cy + h / 2) * height,
-                ]
-            )
-    return np.array(rows, np.float32).reshape(-1, 5)
-
-
-def load_folder(
-    image_dir: Path,
+def load_images(
+    images: Sequence[LabelledImage],
     class_map: Mapping[int, int],
     image_size: int,
+    source: int = 0,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> list[CachedImage]:
-    label_dir = image_dir.parent.parent / "labels" / image_dir.name
-    if not label_dir.exists():  # Roboflow layout: split/images + split/labels
-        label_dir = image_dir.parent / "labels"
-    images = find_images(image_dir)
-    cached = []
-    for index, path in enumerate(images):
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise ValueError(f"cannot decode image {path}")
-        height, width = bgr.shape[:2]
-        boxes = read_yolo_labels(label_dir / f"{path.stem}.txt", width, height)
-        boxes = boxes[np.isin(boxes[:, 0], list(class_map))]
-        boxes[:, 0] = [class_map[int(c)] for c in boxes[:, 0]]
-        scale = image_size / max(height, width)
-        resized = cv2.resize(
-            bgr, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA
-        )
-        boxes[:, 1:] *= scale
-        cached.append(CachedImage(cv2.cvtColor(resized, cv2.COLOR_BGR2RGB), boxes))
-        if on_progress is not None:
-            on_progress(index + 1, len(images))
+    """Decode and resize every image once; labels of unmapped classes are dropped."""
+    cached: list[CachedImage] = []
+    # OpenCV releases the GIL while decoding and resizing, so two threads use both cores.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for item in pool.map(lambda i: _cache_one(i, class_map, image_size, source), images):
+            cached.append(item)
+            if on_progress is not None:
+                on_progress(len(cached), len(images))
     return cached
 
 
@@ -110,6 +106,10 @@ class Augmenter:
         self.items = items
         self.size = image_size
         self.rng = rng
+        by_source: dict[int, list[int]] = {}
+        for index, item in enumerate(items):
+            by_source.setdefault(item.source, []).append(index)
+        self.by_source = {k: np.array(v) for k, v in by_source.items()}
 
     def _affine(self, item: CachedImage) -> tuple[np.ndarray, np.ndarray]:
         image, boxes = letterbox_cached(item, self.size)
@@ -123,12 +123,16 @@ class Augmenter:
         boxes[:, [2, 4]] = boxes[:, [2, 4]] * scale + offset[1]
         return warped, _clip_boxes(boxes, self.size)
 
-    def _mosaic(self) -> tuple[np.ndarray, np.ndarray]:
+    def _mosaic(self, first: int) -> tuple[np.ndarray, np.ndarray]:
+        # Tiles come from the first image's dataset, so the mosaic's labels stay complete
+        # for exactly that dataset's classes and its label mask still holds.
         half = self.size // 2
         canvas = np.full((self.size, self.size, 3), PAD_VALUE, np.uint8)
         all_boxes = []
-        for quadrant in range(4):
-            item = self.items[int(self.rng.integers(len(self.items)))]
+        siblings = self.by_source[self.items[first].source]
+        picks = [first, *(int(i) for i in self.rng.choice(siblings, 3))]
+        for quadrant, pick in enumerate(picks):
+            item = self.items[pick]
             tile, boxes = letterbox_cached(item, self.size)
             tile = cv2.resize(tile, (half, half), interpolation=cv2.INTER_AREA)
             x0, y0 = (quadrant % 2) * half, (quadrant // 2) * half
@@ -161,7 +165,7 @@ class Augmenter:
 
     def sample(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         if self.rng.random() < 0.4:
-            image, boxes = self._mosaic()
+            image, boxes = self._mosaic(index)
         else:
             image, boxes = self._affine(self.items[index])
         if self.rng.random() < 0.5:
@@ -171,7 +175,19 @@ class Augmenter:
         return self._photometric(image), boxes
 
 
-def collate(samples: list[tuple[np.ndarray, np.ndarray]]) -> tuple[torch.Tensor, ...]:
+@dataclass
+class Batch:
+    images: torch.Tensor  # (B, 3, S, S) float in 0..1
+    boxes: torch.Tensor  # (B, M, 4) xyxy pixels, zero-padded
+    classes: torch.Tensor  # (B, M) long, -1 for padding
+    valid: torch.Tensor  # (B, M) bool
+    label_mask: torch.Tensor  # (B, C) float: 1 where the image's dataset labels the class
+
+    def to(self, device: torch.device) -> Batch:
+        return Batch(*(t.to(device) for t in vars(self).values()))
+
+
+def collate(samples: list[tuple[np.ndarray, np.ndarray]], masks: np.ndarray) -> Batch:
     images = torch.from_numpy(np.stack([s[0] for s in samples])).permute(0, 3, 1, 2)
     max_boxes = max(1, max(len(s[1]) for s in samples))
     gt_boxes = torch.zeros(len(samples), max_boxes, 4)
@@ -179,13 +195,25 @@ def collate(samples: list[tuple[np.ndarray, np.ndarray]]) -> tuple[torch.Tensor,
     for i, (_, boxes) in enumerate(samples):
         gt_boxes[i, : len(boxes)] = torch.from_numpy(boxes[:, 1:])
         gt_classes[i, : len(boxes)] = torch.from_numpy(boxes[:, 0]).long()
-    return images.float() / 255.0, gt_boxes, gt_classes, gt_classes >= 0
+    return Batch(
+        images.float() / 255.0, gt_boxes, gt_classes, gt_classes >= 0, torch.from_numpy(masks)
+    )
+
+
+def epoch_order(factors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One epoch's image indices, as many as there are images, drawn in proportion to
+    their repeat factors (with replacement, so a rare-class image may come twice)."""
+    return rng.choice(len(factors), size=len(factors), p=factors / factors.sum())
 
 
 def train_batches(
-    augmenter: Augmenter, batch_size: int, rng: np.random.Generator
-) -> Iterator[tuple[torch.Tensor, ...]]:
-    """One epoch of shuffled, augmented batches (the last partial batch is dropped)."""
-    order = rng.permutation(len(augmenter.items))
+    augmenter: Augmenter,
+    order: np.ndarray,
+    source_masks: np.ndarray,
+    batch_size: int,
+) -> Iterator[Batch]:
+    """Augmented batches in the given order (the last partial batch is dropped)."""
     for start in range(0, len(order) - batch_size + 1, batch_size):
-        yield collate([augmenter.sample(int(i)) for i in order[start : start + batch_size]])
+        indices = [int(i) for i in order[start : start + batch_size]]
+        sources = [augmenter.items[i].source for i in indices]
+        yield collate([augmenter.sample(i) for i in indices], source_masks[sources])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,16 +15,24 @@ import torch
 from tools.train.model import Detector, ExportWrapper
 
 OPSET = 17
-MODEL_VERSION = "0.1.0"
+MODEL_VERSION = "0.2.0"
+LICENCE = (
+    "CC BY-SA 4.0 (weights trained on RDD2022, CC BY-SA 4.0, and on CC BY 4.0 pothole "
+    "photos; see MODEL_CARD.md); code Apache-2.0"
+)
 
 
-def metadata(class_names: Sequence[str], image_size: int) -> dict[str, str]:
+def metadata(
+    class_names: Sequence[str], image_size: int, class_conf: Mapping[int, float] | None = None
+) -> dict[str, str]:
     # Ultralytics writes every value as a Python literal string; readers ast.literal_eval it.
+    # ``class_conf`` is Roadhazard's own key: the per-class default confidence thresholds.
+    extra = {"class_conf": repr({k: round(v, 4) for k, v in (class_conf or {}).items()})}
     return {
-        "description": "Roadhazard demo detector (compact anchor-free YOLO-style, own code)",
+        "description": "Roadhazard road-damage detector (compact anchor-free YOLO-style)",
         "author": "Roadhazard contributors",
         "version": MODEL_VERSION,
-        "license": "Apache-2.0 (weights trained on CC BY 4.0 pothole photos, see MODEL_CARD.md)",
+        "license": LICENCE,
         "date": dt.datetime.now(dt.UTC).isoformat(),
         "stride": "32",
         "task": "detect",
@@ -34,6 +42,7 @@ def metadata(class_names: Sequence[str], image_size: int) -> dict[str, str]:
         "channels": "3",
         "end2end": "False",
         "args": repr({"nms": False, "dynamic": False}),
+        **(extra if class_conf else {}),
     }
 
 
@@ -62,7 +71,11 @@ class ExportCheck:
 
 
 def export_onnx(
-    detector: Detector, class_names: Sequence[str], image_size: int, path: Path
+    detector: Detector,
+    class_names: Sequence[str],
+    image_size: int,
+    path: Path,
+    class_conf: Mapping[int, float] | None = None,
 ) -> ExportCheck:
     """Export, stamp metadata, and compare onnxruntime with torch on random inputs."""
     wrapper = ExportWrapper(detector, image_size).eval()
@@ -81,7 +94,7 @@ def export_onnx(
         )
     model = onnx.load(str(path))
     del model.metadata_props[:]
-    for key, value in metadata(class_names, image_size).items():
+    for key, value in metadata(class_names, image_size, class_conf).items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.checker.check_model(model)

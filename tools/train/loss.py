@@ -134,9 +134,13 @@ def detection_loss(
     gt_boxes: torch.Tensor,
     gt_classes: torch.Tensor,
     gt_valid: torch.Tensor,
+    label_mask: torch.Tensor | None = None,
     box_weight: float = 7.5,
     cls_weight: float = 0.5,
 ) -> LossParts:
+    """``label_mask`` (B, C) is 1 where an image's dataset labels a class. Classes its
+    dataset never labels get no classification loss at all, positive or negative: an
+    unlabelled crack in a pothole photo must not be taught as background."""
     scaled = distances * strides
     pred_boxes = torch.cat([centres - scaled[..., :2], centres + scaled[..., 2:]], -1)
     assignment = assign(
@@ -149,9 +153,12 @@ def detection_loss(
         gt_valid,
     )
     norm = assignment.target_scores.sum().clamp(min=1.0)
-    cls_loss = (
-        F.binary_cross_entropy_with_logits(logits, assignment.target_scores, reduction="sum") / norm
+    per_cell = F.binary_cross_entropy_with_logits(
+        logits, assignment.target_scores, reduction="none"
     )
+    if label_mask is not None:
+        per_cell = per_cell * label_mask[:, None, :]
+    cls_loss = per_cell.sum() / norm
     fg = assignment.foreground
     if fg.any():
         weight = assignment.target_scores.sum(-1)[fg]

@@ -69,17 +69,29 @@ class SPPF(nn.Module):
         return self.expand(torch.cat([a, b, c, self.pool(c)], dim=1))
 
 
+DEFAULT_DEPTHS = (1, 2, 2, 1)
+
+
 class Detector(nn.Module):
-    def __init__(self, num_classes: int, widths: tuple[int, ...] = (16, 32, 64, 128, 192)) -> None:
+    """``widths``: channels of the stem and the four stages; ``depths``: bottlenecks in the
+    CSP block of each backbone stage (stride 4, 8, 16, 32)."""
+
+    def __init__(
+        self,
+        num_classes: int,
+        widths: tuple[int, ...] = (16, 32, 64, 128, 192),
+        depths: tuple[int, ...] = DEFAULT_DEPTHS,
+    ) -> None:
         super().__init__()
         w0, w1, w2, w3, w4 = widths
+        d2, d3, d4, d5 = depths
         self.num_classes = num_classes
         self.stem = nn.Sequential(
-            ConvBnAct(3, w0, 3, 2), ConvBnAct(w0, w1, 3, 2), CSPBlock(w1, w1, 1)
+            ConvBnAct(3, w0, 3, 2), ConvBnAct(w0, w1, 3, 2), CSPBlock(w1, w1, d2)
         )
-        self.stage3 = nn.Sequential(ConvBnAct(w1, w2, 3, 2), CSPBlock(w2, w2, 2))
-        self.stage4 = nn.Sequential(ConvBnAct(w2, w3, 3, 2), CSPBlock(w3, w3, 2))
-        self.stage5 = nn.Sequential(ConvBnAct(w3, w4, 3, 2), CSPBlock(w4, w4, 1), SPPF(w4))
+        self.stage3 = nn.Sequential(ConvBnAct(w1, w2, 3, 2), CSPBlock(w2, w2, d3))
+        self.stage4 = nn.Sequential(ConvBnAct(w2, w3, 3, 2), CSPBlock(w3, w3, d4))
+        self.stage5 = nn.Sequential(ConvBnAct(w3, w4, 3, 2), CSPBlock(w4, w4, d5), SPPF(w4))
         self.top_down4 = CSPBlock(w4 + w3, w3, 1, residual=False)
         self.top_down3 = CSPBlock(w3 + w2, w2, 1, residual=False)
         self.down3 = ConvBnAct(w2, w2, 3, 2)

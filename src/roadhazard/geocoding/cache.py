@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 
 from roadhazard.geocoding.schemas import Address, Place
 from roadhazard.redis import keys
+from roadhazard.redis.lua import LuaScript
 
 log = structlog.get_logger(__name__)
 
@@ -100,30 +101,9 @@ class SlotUnavailable(Exception):
         self.wait_s = wait_s
 
 
-# Reserves the next send slot if it is at most ARGV[2] ms away and returns {1, wait_ms}; else
-# reserves nothing and returns {0, wait_ms}. Redis's clock, not each worker's, so skew between
-# machines cannot break the spacing. The key lives only as long as its slot is in the future.
-_RESERVE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local interval, max_wait = tonumber(ARGV[1]), tonumber(ARGV[2])
-local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'))
-local wait = slot - now
-if wait > max_wait then return {0, wait} end
-redis.call('SET', KEYS[1], string.format('%d', slot + interval), 'PX', wait + interval + 1000)
-return {1, wait}
-"""
-
-# Moves the next slot to at least ARGV[1] ms from now: the provider asked everyone to back off.
-_DEFER = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local target = now + tonumber(ARGV[1])
-if target > tonumber(redis.call('GET', KEYS[1]) or '0') then
-  redis.call('SET', KEYS[1], string.format('%d', target), 'PX', tonumber(ARGV[1]) + 1000)
-end
-return 0
-"""
+# Both read Redis's clock, not each worker's, so skew between machines cannot break the spacing.
+_RESERVE_SLOT = LuaScript("roadhazard.geocoding", "reserve_slot.lua")
+_DEFER_SLOT = LuaScript("roadhazard.geocoding", "defer_slot.lua")
 
 # A provider's Retry-After beyond this is not shared through Redis; the breaker covers it.
 MAX_DEFER_S = 3600.0
@@ -149,8 +129,8 @@ class RateLimiter:
         self._fallback_interval_s = fallback_interval_s
         self._key = key
         self._clock = clock
-        self._reserve = redis.register_script(_RESERVE)
-        self._defer = redis.register_script(_DEFER)
+        self._reserve = _RESERVE_SLOT.registered_on(redis)
+        self._defer = _DEFER_SLOT.registered_on(redis)
         self._local_next = 0.0
 
     async def acquire(self, max_wait_s: float) -> None:

@@ -124,7 +124,7 @@ class RateLimiter:
         self.window_s = window_s
         self.enabled = enabled
         self._limits = dict(limits)
-        self._script = redis.register_script(SLIDING_WINDOW)
+        self._script = SLIDING_WINDOW.registered_on(redis)
         self._timeout_s = timeout_s
         self._clock = clock
         self._outage = _Outage(pause_s=pause_s, warn_every_s=warn_every_s)

@@ -95,9 +95,9 @@ def session_frame_claims(session_id: str, frame_id: str) -> str:
 # Reports
 
 # Every report key shares the {reports} hash tag, so one script may touch them all. The report
-# scripts (roadhazard/reports/scripts.py) build the per-value index names from this prefix,
+# scripts (roadhazard/reports/lua/prelude.lua) build the per-value index names from this prefix,
 # because which indexes a report belongs to is only known inside the script; the builders here
-# spell the same names, and tests/reports/test_store.py checks that they agree.
+# spell the same names, and tests/reports/test_store.py and test_lua.py check that they agree.
 REPORTS_PREFIX = f"{PREFIX}{{reports}}:"
 
 REPORTS_BY_TIME = f"{REPORTS_PREFIX}by_time"

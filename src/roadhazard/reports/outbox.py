@@ -48,10 +48,10 @@ class Outbox:
         self.redis = redis
         self.queue = queue
         self._queue_key = keys.report_queue(queue)
-        self._stage = redis.register_script(scripts.JOB_STAGE)
-        self._claim = redis.register_script(scripts.JOB_CLAIM)
-        self._done = redis.register_script(scripts.JOB_DONE)
-        self._retry = redis.register_script(scripts.JOB_RETRY)
+        self._stage = scripts.JOB_STAGE.registered_on(redis)
+        self._claim = scripts.JOB_CLAIM.registered_on(redis)
+        self._done = scripts.JOB_DONE.registered_on(redis)
+        self._retry = scripts.JOB_RETRY.registered_on(redis)
 
     async def stage(self, job_id: str, fields: Mapping[str, str], *, now_ms: int) -> int:
         """Adds the job, or replaces a waiting one with the same id; returns its version."""

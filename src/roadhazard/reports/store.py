@@ -47,13 +47,13 @@ class IdempotencyClaim:
 class ReportStore:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
-        self._create = redis.register_script(scripts.CREATE)
-        self._transition = redis.register_script(scripts.TRANSITION)
-        self._update = redis.register_script(scripts.UPDATE)
-        self._delete = redis.register_script(scripts.DELETE)
-        self._idem_begin = redis.register_script(scripts.IDEM_BEGIN)
-        self._idem_finish = redis.register_script(scripts.IDEM_FINISH)
-        self._idem_release = redis.register_script(scripts.IDEM_RELEASE)
+        self._create = scripts.CREATE.registered_on(redis)
+        self._transition = scripts.TRANSITION.registered_on(redis)
+        self._update = scripts.UPDATE.registered_on(redis)
+        self._delete = scripts.DELETE.registered_on(redis)
+        self._idem_begin = scripts.IDEM_BEGIN.registered_on(redis)
+        self._idem_finish = scripts.IDEM_FINISH.registered_on(redis)
+        self._idem_release = scripts.IDEM_RELEASE.registered_on(redis)
 
     async def exists(self, report_id: str) -> bool:
         return bool(await self.redis.exists(keys.report(report_id)))

@@ -157,9 +157,9 @@ class SessionStore:
         # Nothing of a session may outlive the session itself.
         self._retry_ttl_s = min(retry_ttl_s, ttl_s)
         self._claims_ttl_s = min(CLAIMS_TTL_S, ttl_s)
-        self._track = redis.register_script(scripts.TRACK)
-        self._finish = redis.register_script(scripts.FINISH_FRAME)
-        self._end = redis.register_script(scripts.END)
+        self._track = scripts.TRACK.registered_on(redis)
+        self._finish = scripts.FINISH_FRAME.registered_on(redis)
+        self._end = scripts.END.registered_on(redis)
 
     async def create(self, session: NewSession) -> None:
         key = keys.session_meta(session.id)

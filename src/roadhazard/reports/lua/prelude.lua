@@ -1,0 +1,126 @@
+-- Shared by every script that changes a report (each names it with `-- include: prelude.lua`).
+--
+-- ARGV[1] is always the key prefix `rh:{reports}:` (roadhazard.redis.keys.REPORTS_PREFIX).
+-- Which indexes a report belongs to is only known here, from its fields, so the index names are
+-- built from that prefix; every one shares the {reports} hash tag, so a script stays in one
+-- cluster slot. tests/reports/test_lua.py pins the names against roadhazard.redis.keys, OPEN
+-- against roadhazard.reports.states.OPEN_STATES and the latitude limit against GEO_MAX_LAT.
+
+local P = ARGV[1]
+local OPEN = {confirmed=true, in_progress=true, new=true}
+
+local function status_of(state)
+  if OPEN[state] then return 'open' end
+  return 'closed'
+end
+
+local function load(key)
+  local flat = redis.call('HGETALL', key)
+  if #flat == 0 then return nil end
+  local r = {}
+  for i = 1, #flat, 2 do r[flat[i]] = flat[i + 1] end
+  return r
+end
+
+local function encode_list(items)
+  if #items == 0 then return '[]' end
+  return cjson.encode(items)
+end
+
+local function decode_list(raw)
+  if not raw or raw == '' or raw == '{}' then return {} end
+  return cjson.decode(raw)
+end
+
+-- Positions Redis can index: its geo sets stop at 85.05112878 degrees of latitude.
+local function geo_ok(r)
+  local lat, lon = tonumber(r.lat), tonumber(r.lon)
+  return lat ~= nil and lon ~= nil and math.abs(lat) <= 85.05112878 and math.abs(lon) <= 180
+end
+
+local function invalid(r)
+  if not tonumber(r.created_ms) then return 'created_ms must be a number' end
+  if not tonumber(r.last_seen_ms) then return 'last_seen_ms must be a number' end
+  if r.conf_micros ~= '' and not tonumber(r.conf_micros) then return 'bad conf_micros' end
+  if (r.lat == '') ~= (r.lon == '') then return 'lat and lon go together' end
+  if r.lat ~= '' and not (tonumber(r.lat) and tonumber(r.lon)) then return 'bad location' end
+  if not (r.id and r.state and r.code and r.token and r.severity and r.session_id) then
+    return 'missing field'
+  end
+  return nil
+end
+
+local function index(r, add)
+  local sets = {P .. 'by_time', P .. 'state:' .. r.state,
+    P .. 'status:' .. status_of(r.state), P .. 'class:' .. r.token}
+  if r.session_id ~= '' then sets[#sets + 1] = P .. 'session:' .. r.session_id end
+  for _, key in ipairs(sets) do
+    if add then redis.call('ZADD', key, r.created_ms, r.id) else redis.call('ZREM', key, r.id) end
+  end
+  if r.lon ~= '' and geo_ok(r) then
+    if add then
+      redis.call('GEOADD', P .. 'geo_all', r.lon, r.lat, r.id)
+      if OPEN[r.state] then redis.call('GEOADD', P .. 'geo:' .. r.token, r.lon, r.lat, r.id) end
+    else
+      redis.call('ZREM', P .. 'geo_all', r.id)
+      redis.call('ZREM', P .. 'geo:' .. r.token, r.id)
+    end
+  end
+end
+
+local function count(r, delta)
+  local stats = P .. 'stats'
+  local severity = r.severity
+  if severity == '' then severity = 'unknown' end
+  redis.call('HINCRBY', stats, 'total', delta)
+  redis.call('HINCRBY', stats, 'state:' .. r.state, delta)
+  redis.call('HINCRBY', stats, 'status:' .. status_of(r.state), delta)
+  redis.call('HINCRBY', stats, 'class:' .. r.code, delta)
+  redis.call('HINCRBY', stats, 'severity:' .. severity, delta)
+  if r.conf_micros ~= '' then
+    redis.call('HINCRBY', stats, 'conf_micros', delta * tonumber(r.conf_micros))
+    redis.call('HINCRBY', stats, 'conf_n', delta)
+  end
+end
+
+local function store(key, r)
+  local flat = {}
+  for name, value in pairs(r) do
+    flat[#flat + 1] = name
+    flat[#flat + 1] = value
+  end
+  redis.call('HSET', key, unpack(flat))
+end
+
+local function pairs_from(first)
+  local given = {}
+  for i = first, #ARGV, 2 do given[ARGV[i]] = ARGV[i + 1] end
+  return given
+end
+
+-- Changes the given fields of a report, keeping its stats and indexes in step.
+local function apply_update(key, given, now)
+  local r = load(key)
+  if not r then return 0 end
+  if given.last_seen_ms and tonumber(given.last_seen_ms) <= tonumber(r.last_seen_ms) then
+    given.last_seen = nil
+    given.last_seen_ms = nil
+  end
+  local after = {}
+  for name, value in pairs(r) do after[name] = value end
+  local changes = {'updated', now}
+  for name, value in pairs(given) do
+    after[name] = value
+    changes[#changes + 1] = name
+    changes[#changes + 1] = value
+  end
+  local problem = invalid(after)
+  if problem then return redis.error_reply('invalid update: ' .. problem) end
+  local moved = given.lat ~= nil or given.lon ~= nil
+  if moved then index(r, false) end
+  count(r, -1)
+  count(after, 1)
+  redis.call('HSET', key, unpack(changes))
+  if moved then index(after, true) end
+  return 1
+end

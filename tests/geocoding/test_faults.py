@@ -8,9 +8,9 @@ from collections.abc import Callable
 import pytest
 from structlog.testing import capture_logs
 
+from roadhazard.checks import CheckStatus
 from roadhazard.geocoding import service as geocoding_service
 from roadhazard.geocoding.service import GeocoderUnavailable
-from roadhazard.health.schemas import CheckStatus
 from tests.fakes.nominatim import FakeNominatim
 from tests.fakes.server import Fault, unused_port
 from tests.geocoding.conftest import DAMRAK, PARISER_PLATZ, MakeService, ManualClock

@@ -8,9 +8,9 @@ import threading
 
 import pytest
 
+from roadhazard.checks import CheckStatus
 from roadhazard.geocoding.offline import PlaceIndex, address_from_geonames, load_geonames
 from roadhazard.geocoding.service import GeocoderUnavailable
-from roadhazard.health.schemas import CheckStatus
 from tests.geocoding.conftest import MakeService
 
 

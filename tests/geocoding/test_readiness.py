@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from roadhazard.health.schemas import CheckStatus
+from roadhazard.checks import CheckStatus
 from tests.fakes.nominatim import FakeNominatim
 from tests.fakes.server import Fault
 from tests.geocoding.conftest import PARISER_PLATZ, MakeService, ManualClock, geocoder_settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from roadhazard.health.schemas import CheckResult, CheckStatus
+from roadhazard.checks import CheckResult, CheckStatus
 from roadhazard.health.service import ReadinessRegistry
 
 HEALTHY = CheckResult(status=CheckStatus.HEALTHY, detail="fine")

@@ -19,7 +19,7 @@ import structlog
 from PIL import Image
 from pydantic import SecretStr
 
-from roadhazard.health.schemas import CheckStatus
+from roadhazard.checks import CheckStatus
 from roadhazard.logging import configure_logging, flush_logs
 from roadhazard.media.cloudinary import CloudinaryImageStore
 from roadhazard.media.cloudinary_api import api_signature, public_id_for, sign, string_to_sign

@@ -6,9 +6,9 @@ import pytest
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from roadhazard.checks import CheckStatus
 from roadhazard.detection.engine import StageTimings
 from roadhazard.detection.service import ModelStatus
-from roadhazard.health.schemas import CheckStatus
 from roadhazard.observability import metrics
 from roadhazard.observability.middleware import route_template
 from tests.observability.samples import parse, value

@@ -8,7 +8,7 @@ import uuid
 import pytest
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from roadhazard.health.schemas import CheckStatus
+from roadhazard.checks import CheckStatus
 from roadhazard.redis import create_client, keys, redact_url, redis_readiness_check
 from tests.redis.conftest import HangingServer, delete_keys
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from roadhazard.health.schemas import CheckStatus
+from roadhazard.checks import CheckStatus
 from roadhazard.redis import EmbeddedRedisError, open_redis, redis_readiness_check
 
 

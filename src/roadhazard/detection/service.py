@@ -9,6 +9,7 @@ from functools import partial
 
 import structlog
 
+from roadhazard.checks import CheckResult, CheckStatus
 from roadhazard.detection.confidence import DefaultConfidence, resolve_default_confidence
 from roadhazard.detection.engine import DetectionResult, Detector, ModelCard
 from roadhazard.detection.layouts import ModelFormatError
@@ -22,7 +23,6 @@ from roadhazard.errors import (
     ServiceUnavailable,
     UnsupportedMediaType,
 )
-from roadhazard.health.schemas import CheckResult, CheckStatus
 from roadhazard.observability import metrics
 from roadhazard.taxonomy.schemas import HazardType
 from roadhazard.taxonomy.service import resolve_model_classes

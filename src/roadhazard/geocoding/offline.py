@@ -17,9 +17,9 @@ from typing import Any, Protocol
 
 import structlog
 
+from roadhazard.checks import CheckResult, CheckStatus
 from roadhazard.geocoding.errors import GeocoderUnavailable
 from roadhazard.geocoding.schemas import Address
-from roadhazard.health.schemas import CheckResult, CheckStatus
 
 log = structlog.get_logger(__name__)
 

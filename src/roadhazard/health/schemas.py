@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-import enum
-
 from pydantic import BaseModel
 
-
-class CheckStatus(enum.StrEnum):
-    HEALTHY = "healthy"
-    DEGRADED = "degraded"
-    UNHEALTHY = "unhealthy"
-
-
-class CheckResult(BaseModel):
-    status: CheckStatus
-    detail: str
+from roadhazard.checks import CheckResult
 
 
 class HealthResponse(BaseModel):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from roadhazard.health.schemas import CheckResult, CheckStatus
+from roadhazard.checks import CheckResult, CheckStatus
 from roadhazard.observability import metrics
 
 log = structlog.get_logger(__name__)

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import httpx
 import structlog
 
-from roadhazard.health.schemas import CheckResult, CheckStatus
+from roadhazard.checks import CheckResult, CheckStatus
 from roadhazard.media.cloudinary_api import (
     FOLDER,
     THUMBNAIL_TRANSFORMATION,

@@ -18,8 +18,8 @@ from typing import Literal, Protocol
 import structlog
 from PIL import ImageOps, UnidentifiedImageError
 
+from roadhazard.checks import CheckResult, CheckStatus
 from roadhazard.errors import ContentTooLarge, UnsupportedMediaType
-from roadhazard.health.schemas import CheckResult, CheckStatus
 from roadhazard.media.annotate import Annotation, draw_annotations
 from roadhazard.pixels import TooManyPixels, opened_image
 

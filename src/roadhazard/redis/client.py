@@ -17,7 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from roadhazard.health.schemas import CheckResult, CheckStatus
+from roadhazard.checks import CheckResult, CheckStatus
 
 # The first retry waits 50 ms, and no wait exceeds 1 s: long enough for a restarting server or
 # a failover to answer, short enough that a request does not outlive its client's patience.

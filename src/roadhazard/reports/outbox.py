@@ -19,7 +19,7 @@ from typing import cast
 
 from redis.asyncio import Redis
 
-from roadhazard.health.schemas import CheckResult, CheckStatus
+from roadhazard.checks import CheckResult, CheckStatus
 from roadhazard.redis import keys
 from roadhazard.reports import scripts
 

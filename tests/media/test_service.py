@@ -21,7 +21,7 @@ from roadhazard.media.service import (
     render_annotated,
     sniff_content_type,
 )
-from roadhazard.reports.ids import new_report_id
+from roadhazard.reports.service import new_report_id
 from tests.factories import jpeg, png
 
 

@@ -14,12 +14,12 @@ from roadhazard.detection.engine import Box
 from roadhazard.geocoding.schemas import Address, Place
 from roadhazard.media.service import LocalImageStore
 from roadhazard.redis import keys
+from roadhazard.reports import codec
 from roadhazard.reports.addresses import GEOCODE_QUEUE, AddressJobs, ReportAddresses
-from roadhazard.reports.ids import new_report_id
 from roadhazard.reports.images import IMAGE_QUEUE, ImageJobs, ReportImages
 from roadhazard.reports.models import GeoPoint, Report, Sighting
 from roadhazard.reports.outbox import Outbox
-from roadhazard.reports.service import ReportsService
+from roadhazard.reports.service import ReportsService, new_report_id
 from roadhazard.reports.store import ReportStore
 from roadhazard.reports.worker import QueueWorker
 from roadhazard.taxonomy import resolve
@@ -169,7 +169,7 @@ async def assert_consistent(redis: Redis) -> list[Report]:
     """
     reports = []
     async for key in redis.scan_iter(match=f"{keys.REPORTS_PREFIX}report:*", count=500):
-        reports.append(Report.from_hash(cast(dict[str, str], await redis.hgetall(key))))
+        reports.append(codec.decode(cast(dict[str, str], await redis.hgetall(key))))
     expected: dict[str, dict[str, float]] = {}
     geo_all: set[str] = set()
     geo_open: dict[str, set[str]] = {}

@@ -13,6 +13,7 @@ import pytest
 
 from roadhazard.deps import Resources
 from roadhazard.reports.images import PreparedImage, ReportImages
+from roadhazard.reports.models import PendingImages
 from tests.factories import jpeg, png
 from tests.harness import background_settled, make_settings, running_app
 from tests.reports.conftest import assert_consistent, sighting
@@ -148,7 +149,7 @@ class GatedStaging(ReportImages):
 
     async def stage(
         self, report_id: str, images: Sequence[PreparedImage], *, now_ms: int
-    ) -> dict[str, str]:
+    ) -> PendingImages:
         self.entered.set()
         await self.gate.wait()
         return await super().stage(report_id, images, now_ms=now_ms)

@@ -6,8 +6,7 @@ import pytest
 from redis.asyncio import Redis
 
 from roadhazard.errors import Conflict, NotFound
-from roadhazard.reports.ids import new_report_id
-from roadhazard.reports.service import ReportsService
+from roadhazard.reports.service import ReportsService, new_report_id
 from roadhazard.reports.states import (
     OPEN_STATES,
     Action,

@@ -8,14 +8,17 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from roadhazard.ids import is_ulid as is_report_id
+from roadhazard.ids import new_ulid as new_report_id
+from roadhazard.ids import ulid_time_ms
 from roadhazard.media.service import LocalImageStore
 from roadhazard.redis import keys
-from roadhazard.reports.ids import is_report_id, new_report_id, ulid_time_ms
-from roadhazard.reports.models import Report, iso
+from roadhazard.reports import codec
 from roadhazard.reports.service import ReportsService
 from roadhazard.reports.states import Action
 from roadhazard.reports.store import ReportStore
 from roadhazard.taxonomy import resolve
+from roadhazard.timeutil import iso
 from tests.factories import jpeg
 from tests.harness import eventually
 from tests.reports.conftest import (
@@ -76,8 +79,8 @@ async def test_a_script_refused_half_way_writes_nothing(
 ) -> None:
     await service.create_from_sighting(sighting())
     good = await service.get((await assert_consistent(redis))[0].id)
-    broken = Report.from_hash({**good.to_hash(), "id": new_report_id(), "history": "[]"})
-    fields = broken.to_hash() | {"created_ms": "yesterday"}
+    broken = codec.decode({**codec.encode(good), "id": new_report_id(), "history": "[]"})
+    fields = codec.encode(broken) | {"created_ms": "yesterday"}
 
     store = ReportStore(redis)
     with pytest.raises(ResponseError, match="created_ms must be a number"):
@@ -86,7 +89,10 @@ async def test_a_script_refused_half_way_writes_nothing(
             args=[keys.REPORTS_PREFIX, "25", iso(good.updated), *sum(fields.items(), ())],
         )
     with pytest.raises(ResponseError, match="bad conf_micros"):
-        await store.update(good.id, {"conf_micros": "lots"}, iso(good.updated))
+        await store._update(
+            keys=[keys.report(good.id)],
+            args=[keys.REPORTS_PREFIX, iso(good.updated), "conf_micros", "lots"],
+        )
 
     assert [r.id for r in await assert_consistent(redis)] == [good.id]
     assert await service.get(good.id) == good

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pytest
@@ -12,9 +11,9 @@ from redis.asyncio import Redis
 
 from roadhazard.redis import keys
 from roadhazard.reports.addresses import AddressJobs
-from roadhazard.reports.ids import new_report_id
+from roadhazard.reports.models import ReportChange, ReportChanges
 from roadhazard.reports.outbox import Job, Outbox
-from roadhazard.reports.service import ReportsService
+from roadhazard.reports.service import ReportsService, new_report_id
 from roadhazard.reports.store import ReportStore
 from roadhazard.reports.worker import ORPHAN_GRACE_MS, QueueWorker, RetryLater, WorkerOptions
 from roadhazard.resilience import TransientError
@@ -35,17 +34,17 @@ class WallClock:
 class Handler:
     """Does what the test tells it for each job, and records what it was given."""
 
-    outcomes: list[Exception | Mapping[str, str]] = field(default_factory=list)
+    outcomes: list[Exception | ReportChange | None] = field(default_factory=list)
     seen: list[tuple[str, str]] = field(default_factory=list)
     gate: asyncio.Event | None = None
     started: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def handle(self, job: Job) -> Mapping[str, str]:
+    async def handle(self, job: Job) -> ReportChange | None:
         self.seen.append((job.id, job.fields.get("payload", "")))
         self.started.set()
         if self.gate is not None:
             await self.gate.wait()
-        outcome = self.outcomes.pop(0) if self.outcomes else {}
+        outcome = self.outcomes.pop(0) if self.outcomes else None
         if isinstance(outcome, Exception):
             raise outcome
         return outcome
@@ -72,7 +71,8 @@ async def test_a_done_job_writes_its_result_onto_the_report_and_leaves_the_queue
     made = sighting()
     await service.create_from_sighting(made)
     clock = WallClock()
-    handler = Handler(outcomes=[{"description": "found by the worker"}])
+    found = ReportChanges(frozenset({"description"}), description="found by the worker")
+    handler = Handler(outcomes=[found])
     outbox = Outbox(redis, QUEUE)
     await outbox.stage("job-1", {"report_id": made.report_id}, now_ms=clock.now_ms)
 

@@ -8,15 +8,14 @@ and the job is retried, until the address is written onto the report.
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 import structlog
 
 from roadhazard.geocoding.schemas import Address, Place
-from roadhazard.reports.models import GeoPoint
+from roadhazard.reports.models import AddressSettled, AddressStatus, GeoPoint
 from roadhazard.reports.outbox import Job, Outbox
 from roadhazard.reports.store import ReportStore
 from roadhazard.reports.worker import wall_ms, without_report
@@ -24,12 +23,6 @@ from roadhazard.reports.worker import wall_ms, without_report
 log = structlog.get_logger(__name__)
 
 GEOCODE_QUEUE = "geocode"
-
-
-class AddressStatus(enum.StrEnum):
-    PENDING = "pending"
-    RESOLVED = "resolved"
-    NOT_FOUND = "not_found"  # the geocoder knows no address there (or for that text)
 
 
 class Geocoder(Protocol):
@@ -51,16 +44,16 @@ class ReportAddresses:
         location: GeoPoint | None,
         query: str | None,
         now_ms: int,
-    ) -> dict[str, str]:
-        """Queues the lookup the report needs; returns its report fields (none if no lookup)."""
+    ) -> AddressStatus | None:
+        """Queues the lookup the report needs; returns its address status (None: no lookup)."""
         if location is not None:
-            fields = {"op": "reverse", "report_id": report_id}
+            job = {"op": "reverse", "report_id": report_id}
         elif query:
-            fields = {"op": "forward", "report_id": report_id, "query": query}
+            job = {"op": "forward", "report_id": report_id, "query": query}
         else:
-            return {}
-        await self.outbox.stage(report_id, fields, now_ms=now_ms)
-        return {"address_status": AddressStatus.PENDING.value}
+            return None
+        await self.outbox.stage(report_id, job, now_ms=now_ms)
+        return AddressStatus.PENDING
 
     async def cancel(self, report_id: str) -> None:
         await self.outbox.remove(report_id)
@@ -74,35 +67,33 @@ class AddressJobs:
     reports: ReportStore
     clock_ms: Callable[[], int] = wall_ms
 
-    async def handle(self, job: Job) -> Mapping[str, str]:
+    async def handle(self, job: Job) -> AddressSettled | None:
         report = await self.reports.get(job.fields["report_id"])
         if report is None:
-            return without_report(job, self.clock_ms())
+            without_report(job, self.clock_ms())
+            return None
         if job.fields.get("op") == "forward":
             return await self._forward(job.fields.get("query", ""))
         if report.location is None:
-            return {"address_status": ""}
+            return AddressSettled(None)
         # GeocoderUnavailable propagates: the worker retries after its Retry-After.
         address = await self.geocoder.reverse(report.location.lat, report.location.lon)
-        return _address_fields(address)
+        return _settled(address)
 
-    async def _forward(self, query: str) -> Mapping[str, str]:
+    async def _forward(self, query: str) -> AddressSettled:
         places = await self.geocoder.forward(query, limit=1)
         if not places:
             log.info("report_address_not_found")
-            return {"address_status": AddressStatus.NOT_FOUND.value}
+            return _settled(None)
         place = places[0]
-        return {
-            "lat": repr(place.lat),
-            "lon": repr(place.lon),
-            **_address_fields(place.address or _bare_address(place)),
-        }
+        address = place.address or _bare_address(place)
+        return AddressSettled(AddressStatus.RESOLVED, address, GeoPoint(place.lat, place.lon))
 
 
-def _address_fields(address: Address | None) -> dict[str, str]:
+def _settled(address: Address | None) -> AddressSettled:
     if address is None:
-        return {"address": "", "address_status": AddressStatus.NOT_FOUND.value}
-    return {"address": address.to_json(), "address_status": AddressStatus.RESOLVED.value}
+        return AddressSettled(AddressStatus.NOT_FOUND)
+    return AddressSettled(AddressStatus.RESOLVED, address)
 
 
 def _bare_address(place: Place) -> Address:

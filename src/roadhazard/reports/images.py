@@ -9,8 +9,7 @@ has stored it, the image is `pending` and is served from the outbox; once stored
 from __future__ import annotations
 
 import base64
-import enum
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -27,6 +26,7 @@ from roadhazard.media.service import (
     sniff_content_type,
 )
 from roadhazard.observability import metrics
+from roadhazard.reports.models import ImageSettled, ImageStatus, PendingImages
 from roadhazard.reports.outbox import Job, Outbox
 from roadhazard.reports.store import ReportStore
 from roadhazard.reports.worker import RetryLater, wall_ms, without_report
@@ -38,12 +38,6 @@ IMAGE_QUEUE = "images"
 
 # What a store refuses for the file itself; anything else (credentials, outages) may heal.
 REJECTED_STATUSES = frozenset({400, 413, 415, 422})
-
-
-class ImageStatus(enum.StrEnum):
-    PENDING = "pending"
-    STORED = "stored"
-    FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -59,10 +53,6 @@ class ImageSource:
 
     image: StoredImage | None = None
     redirect_url: str | None = None
-
-
-def status_field(kind: ImageKind) -> str:
-    return f"image_{kind}_status"
 
 
 @dataclass
@@ -107,9 +97,8 @@ class ReportImages:
 
     async def stage(
         self, report_id: str, images: Sequence[PreparedImage], *, now_ms: int
-    ) -> dict[str, str]:
-        """Queues the images for the store; returns the report fields that describe them."""
-        fields: dict[str, str] = {}
+    ) -> PendingImages:
+        """Queues the images for the store; returns them as the report will describe them."""
         for prepared in images:
             key = image_key(report_id, prepared.kind)
             await self.outbox.stage(
@@ -123,9 +112,7 @@ class ReportImages:
                 },
                 now_ms=now_ms,
             )
-            fields[f"image_{prepared.kind}"] = prepared.content_type
-            fields[status_field(prepared.kind)] = ImageStatus.PENDING.value
-        return fields
+        return PendingImages({prepared.kind: prepared.content_type for prepared in images})
 
     async def stage_removal(self, report_id: str, *, now_ms: int) -> None:
         """Queues the deletion of every image of a deleted report; it replaces any upload
@@ -165,18 +152,19 @@ class ImageJobs:
     images: ReportImages
     clock_ms: Callable[[], int] = wall_ms
 
-    async def handle(self, job: Job) -> Mapping[str, str]:
+    async def handle(self, job: Job) -> ImageSettled | None:
         kind = job.fields["kind"]
         report_id = job.fields["report_id"]
         if kind not in IMAGE_KINDS:
             log.error("image_job_invalid", job_id=job.id)
-            return {}
+            return None
         key = image_key(report_id, kind)
         if job.fields.get("op") == "delete":
             await self.images.store.delete(key)
-            return {}
+            return None
         if not await self.images.reports.exists(report_id):
-            return without_report(job, self.clock_ms())
+            without_report(job, self.clock_ms())
+            return None
         data = base64.b64decode(job.fields["data"])
         try:
             await self.images.store.put(key, data, job.fields["content_type"])
@@ -186,9 +174,9 @@ class ImageJobs:
                 raise RetryLater(str(exc)) from exc
             metrics.count_image_upload("failure")
             log.warning("image_rejected", job_id=job.id, reason=str(exc))
-            return {f"image_{kind}_status": ImageStatus.FAILED.value}
+            return ImageSettled(kind, ImageStatus.FAILED)
         except Exception:
             metrics.count_image_upload("retry")
             raise
         metrics.count_image_upload("success")
-        return {f"image_{kind}_status": ImageStatus.STORED.value}
+        return ImageSettled(kind, ImageStatus.STORED)

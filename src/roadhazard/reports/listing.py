@@ -26,10 +26,11 @@ from typing import Literal
 
 from roadhazard.errors import BadRequest, Unprocessable
 from roadhazard.redis import keys
-from roadhazard.reports.models import GeoPoint, Report, epoch_ms
+from roadhazard.reports.models import GeoPoint, Report
 from roadhazard.reports.states import ReportState, ReportStatus
 from roadhazard.reports.store import Position, ReportStore
 from roadhazard.taxonomy.schemas import Severity
+from roadhazard.timeutil import epoch_ms
 
 Order = Literal["newest", "oldest"]
 

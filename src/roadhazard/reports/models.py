@@ -1,22 +1,37 @@
 """The reports domain's inner records: the contract with sessions, and a stored report.
 
 Plain dataclasses: the Pydantic models in schemas.py are the HTTP edge, these are what the
-service, the store and the sessions domain pass around.
+service, the store and the sessions domain pass around. How they are written into Redis is
+codec.py's business alone.
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 from roadhazard.detection.engine import Box
 from roadhazard.geocoding.schemas import Address
 from roadhazard.redis import keys
 from roadhazard.reports.states import ReportState, ReportStatus, status_of
 from roadhazard.taxonomy.schemas import HazardType, Severity
+from roadhazard.timeutil import epoch_ms
+
+
+class ImageStatus(enum.StrEnum):
+    PENDING = "pending"
+    STORED = "stored"
+    FAILED = "failed"
+
+
+class AddressStatus(enum.StrEnum):
+    PENDING = "pending"
+    RESOLVED = "resolved"
+    NOT_FOUND = "not_found"  # the geocoder knows no address there (or for that text)
 
 
 @dataclass(frozen=True)
@@ -139,198 +154,122 @@ class Report:
     updated: datetime
     last_seen: datetime
     history: tuple[Transition, ...]
+    # Each image's content type and whether the image store has it yet, by kind.
     image_types: dict[str, str] = field(default_factory=dict)
-    image_status: dict[str, str] = field(default_factory=dict)
+    image_status: dict[str, ImageStatus] = field(default_factory=dict)
     address: Address | None = None
-    address_status: str = ""
+    address_status: AddressStatus | None = None
     address_query: str | None = None
 
     @classmethod
-    def filed(
-        cls,
-        report_id: str,
-        hazard: HazardType,
-        now: datetime,
-        *,
-        severity: Severity | None,
-        class_name: str | None,
-        confidence: float | None,
-        box: Box | None,
-        location: GeoPoint | None,
-        session_id: str | None,
-        description: str | None,
-        tags: tuple[str, ...],
-        last_seen: datetime,
-        background: dict[str, str],
-    ) -> Report:
+    def filed(cls, draft: FiledReport, now: datetime, background: Background) -> Report:
         """A report as it is first filed, whether a session's tracker or a person filed it."""
+        hazard = draft.hazard
         code = hazard.code or hazard.model_name
         return cls(
-            id=report_id,
+            id=draft.report_id,
             code=code,
             token=keys.class_token(code),
             service_name=hazard.label,
             state=ReportState.NEW,
-            severity=severity,
-            class_name=class_name,
-            confidence=confidence,
-            box=box,
-            location=location,
-            session_id=session_id,
-            description=description,
-            tags=tags,
+            severity=draft.severity,
+            class_name=draft.class_name,
+            confidence=draft.confidence,
+            box=draft.box,
+            location=draft.location,
+            session_id=draft.session_id,
+            description=draft.description,
+            tags=draft.tags,
             duplicate_of=None,
             duplicates=(),
             confirmations=0,
             created_ms=epoch_ms(now),
             requested=now,
             updated=now,
-            last_seen=last_seen,
+            last_seen=draft.last_seen or now,
             history=(),
-            image_types={
-                kind: background[f"image_{kind}"]
-                for kind in ("original", "annotated")
-                if f"image_{kind}" in background
-            },
-            image_status={
-                kind: background[f"image_{kind}_status"]
-                for kind in ("original", "annotated")
-                if f"image_{kind}_status" in background
-            },
-            address_status=background.get("address_status", ""),
-            address_query=background.get("address_query"),
+            image_types=dict(background.images.content_types),
+            image_status={kind: ImageStatus.PENDING for kind in background.images.content_types},
+            address_status=background.address_status,
+            address_query=background.address_query,
         )
 
     @property
     def status(self) -> ReportStatus:
         return status_of(self.state)
 
-    def to_hash(self) -> dict[str, str]:
-        """The fields the create script stores; it derives the state history itself."""
-        location = self.location
-        return {
-            "id": self.id,
-            "code": self.code,
-            "token": self.token,
-            "service_name": self.service_name,
-            "state": self.state.value,
-            "severity": self.severity.value if self.severity else "",
-            "class_name": self.class_name or "",
-            "confidence": _num(self.confidence),
-            "conf_micros": micros(self.confidence),
-            "box": box_json(self.box),
-            "lat": _num(location.lat if location else None),
-            "lon": _num(location.lon if location else None),
-            "accuracy_m": _num(location.accuracy_m if location else None),
-            "session_id": self.session_id or "",
-            "description": self.description or "",
-            "tags": json.dumps(list(self.tags)),
-            "duplicate_of": "",
-            "duplicates": "[]",
-            "confirmations": "0",
-            "created_ms": str(self.created_ms),
-            "requested": iso(self.requested),
-            "updated": iso(self.updated),
-            "last_seen": iso(self.last_seen),
-            "last_seen_ms": str(epoch_ms(self.last_seen)),
-            "image_original": self.image_types.get("original", ""),
-            "image_annotated": self.image_types.get("annotated", ""),
-            "image_original_status": self.image_status.get("original", ""),
-            "image_annotated_status": self.image_status.get("annotated", ""),
-            "address": self.address.to_json() if self.address else "",
-            "address_status": self.address_status,
-            "address_query": self.address_query or "",
-        }
 
-    @classmethod
-    def from_hash(cls, raw: dict[str, str]) -> Report:
-        lat, lon = _opt_float(raw.get("lat", "")), _opt_float(raw.get("lon", ""))
-        location = (
-            GeoPoint(lat, lon, _opt_float(raw.get("accuracy_m", "")))
-            if lat is not None and lon is not None
-            else None
-        )
-        box = json.loads(raw["box"]) if raw.get("box") else None
-        images = {
-            kind: raw[f"image_{kind}"]
-            for kind in ("original", "annotated")
-            if raw.get(f"image_{kind}")
-        }
-        return cls(
-            id=raw["id"],
-            code=raw["code"],
-            token=raw["token"],
-            service_name=raw["service_name"],
-            state=ReportState(raw["state"]),
-            severity=Severity(raw["severity"]) if raw.get("severity") else None,
-            class_name=raw.get("class_name") or None,
-            confidence=_opt_float(raw.get("confidence", "")),
-            box=Box(box["x1"], box["y1"], box["x2"], box["y2"]) if box else None,
-            location=location,
-            session_id=raw.get("session_id") or None,
-            description=raw.get("description") or None,
-            tags=tuple(_json_list(raw.get("tags"))),
-            duplicate_of=raw.get("duplicate_of") or None,
-            duplicates=tuple(_json_list(raw.get("duplicates"))),
-            confirmations=int(raw.get("confirmations") or 0),
-            created_ms=int(raw["created_ms"]),
-            requested=parse_iso(raw["requested"]),
-            updated=parse_iso(raw["updated"]),
-            last_seen=parse_iso(raw["last_seen"]),
-            history=tuple(
-                Transition(ReportState(item["state"]), parse_iso(item["at"]))
-                for item in _json_list(raw.get("history"))
-            ),
-            image_types=images,
-            # Reports written before images had a status were stored synchronously.
-            image_status={kind: raw.get(f"image_{kind}_status") or "stored" for kind in images},
-            address=_address(raw.get("address")),
-            address_status=raw.get("address_status", ""),
-            address_query=raw.get("address_query") or None,
-        )
+@dataclass(frozen=True)
+class FiledReport:
+    """What is known of a report before it is written: from a sighting or a manual report."""
+
+    report_id: str
+    hazard: HazardType
+    severity: Severity | None
+    location: GeoPoint | None
+    description: str | None
+    tags: tuple[str, ...]
+    class_name: str | None = None
+    confidence: float | None = None
+    box: Box | None = None
+    session_id: str | None = None
+    last_seen: datetime | None = None  # None: when it is filed
 
 
-def _address(raw: str | None) -> Address | None:
-    if not raw:
-        return None
-    try:
-        return Address.from_json(raw)
-    except ValueError:
-        return None
+# Background work: what staging it says of a report, and what finishing it writes.
 
 
-def _json_list(raw: str | None) -> list[Any]:
-    # Lua's cjson writes an empty table as {}, so an emptied list may come back as an object.
-    value = json.loads(raw) if raw else []
-    return value if isinstance(value, list) else []
+@dataclass(frozen=True)
+class PendingImages:
+    """Images staged for the image store, by kind, with their content types."""
+
+    content_types: Mapping[str, str] = field(default_factory=dict)
 
 
-def _num(value: float | None) -> str:
-    return "" if value is None else repr(float(value))
+@dataclass(frozen=True)
+class Background:
+    """A report's background work as it is filed: its images and its address lookup."""
+
+    images: PendingImages = field(default_factory=PendingImages)
+    address_status: AddressStatus | None = None  # PENDING when a lookup is queued
+    address_query: str | None = None
 
 
-def _opt_float(raw: str) -> float | None:
-    return float(raw) if raw else None
+@dataclass(frozen=True)
+class BestFrame:
+    """A better frame of a tracked hazard: it replaces the report's detection and images."""
+
+    confidence: float
+    box: Box
+    seen_at: datetime
+    images: PendingImages
 
 
-def micros(confidence: float | None) -> str:
-    """Confidence in millionths: the stats add integers, which never drift like float sums."""
-    return "" if confidence is None else str(round(confidence * 1_000_000))
+@dataclass(frozen=True)
+class ImageSettled:
+    """An image job's end: the store took the image, or refused it for good."""
+
+    kind: str
+    status: ImageStatus
 
 
-def box_json(box: Box | None) -> str:
-    if box is None:
-        return ""
-    return json.dumps({"x1": box.x1, "y1": box.y1, "x2": box.x2, "y2": box.y2})
+@dataclass(frozen=True)
+class AddressSettled:
+    """An address job's end. `status` None: nothing to look up (the report has no position);
+    `position`: where forward geocoding put an address given as text."""
+
+    status: AddressStatus | None
+    address: Address | None = None
+    position: GeoPoint | None = None
 
 
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+# Every change of a report's fields, besides its state: one of these goes to the store.
+ReportChange = ReportChanges | BestFrame | ImageSettled | AddressSettled
 
 
-def parse_iso(raw: str) -> datetime:
-    return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+@dataclass(frozen=True)
+class ImageUrls:
+    """The image store's own URLs of a stored image (Cloudinary); None where it has none."""
 
-
-def epoch_ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
+    delivery: str | None
+    thumbnail: str | None

@@ -21,7 +21,8 @@ from redis.asyncio import Redis
 
 from roadhazard.checks import CheckResult, CheckStatus
 from roadhazard.redis import keys
-from roadhazard.reports import scripts
+from roadhazard.reports import codec, scripts
+from roadhazard.reports.models import ReportChange
 
 
 @dataclass(frozen=True)
@@ -96,14 +97,15 @@ class Outbox:
         )
 
     async def finish(
-        self, job: Job, report_id: str, report_fields: Mapping[str, str], *, now_iso: str
+        self, job: Job, report_id: str, change: ReportChange | None, *, now_iso: str
     ) -> int:
-        """Removes the job and writes `report_fields` onto its report, in one step.
+        """Removes the job and applies `change` (if any) to its report, in one step.
 
         Returns 1 (done), 0 (done, but the report is gone) or -1 (the job was staged again
         meanwhile: this result is stale and nothing changed).
         """
-        pairs = [item for pair in report_fields.items() for item in pair]
+        fields = codec.change_fields(change) if change is not None else {}
+        pairs = [item for pair in fields.items() for item in pair]
         result = await self._done(
             keys=[
                 keys.report_job(self.queue, job.id),

@@ -7,7 +7,6 @@ unless ROADHAZARD_PUBLIC_READS is off), `write_router` (reporters file reports) 
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Annotated, Any
 
@@ -22,7 +21,13 @@ from roadhazard.inputs import GEO_MAX_LAT, UtcDatetime, image_request_body
 from roadhazard.ratelimit import client_identity, rate_limit
 from roadhazard.reports.images import ImageSource
 from roadhazard.reports.listing import BoundingBox, ReportQuery
-from roadhazard.reports.models import GeoPoint, IdempotencyKey, ManualReport, ReportChanges
+from roadhazard.reports.models import (
+    GeoPoint,
+    IdempotencyKey,
+    ManualReport,
+    Report,
+    ReportChanges,
+)
 from roadhazard.reports.schemas import (
     LIST_LIMIT_MAX,
     ManualReportIn,
@@ -31,6 +36,7 @@ from roadhazard.reports.schemas import (
     ReportPatchIn,
     ReportStatsOut,
 )
+from roadhazard.reports.service import ReportsService
 from roadhazard.reports.states import Action, ReportState, ReportStatus
 from roadhazard.schemas import problem_responses
 from roadhazard.settings import Settings
@@ -104,6 +110,10 @@ def _area(near: str | None, radius_m: float | None, bbox: str | None) -> dict[st
     return area
 
 
+def _report_out(service: ReportsService, report: Report) -> ReportOut:
+    return ReportOut.from_report(report, service.image_urls(report))
+
+
 @read_router.get("", response_model=ReportListOut, responses=problem_responses(400, 422))
 async def list_reports(
     service: ReportsServiceDep,
@@ -142,7 +152,7 @@ async def list_reports(
     )
     page = await service.list(query)
     return ReportListOut(
-        reports=[ReportOut.from_report(r, service.public_url) for r in page.reports],
+        reports=[_report_out(service, r) for r in page.reports],
         next_cursor=page.next_cursor,
     )
 
@@ -151,21 +161,12 @@ async def list_reports(
 @read_router.get("/stats", response_model=ReportStatsOut)
 async def report_stats(service: ReportsServiceDep) -> ReportStatsOut:
     """Counts by status, state, class and severity, the last 24 h, and the mean confidence."""
-    stats = await service.stats()
-    return ReportStatsOut(
-        total=stats.total,
-        by_status=stats.by_status,
-        by_state=stats.by_state,
-        by_class=stats.by_class,
-        by_severity=stats.by_severity,
-        last_24h=stats.last_24h,
-        mean_confidence=stats.mean_confidence,
-    )
+    return ReportStatsOut.model_validate(await service.stats(), from_attributes=True)
 
 
 @read_router.get("/{report_id}", response_model=ReportOut, responses=problem_responses(404))
 async def get_report(report_id: str, service: ReportsServiceDep) -> ReportOut:
-    return ReportOut.from_report(await service.get(report_id), service.public_url)
+    return _report_out(service, await service.get(report_id))
 
 
 _IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -252,12 +253,13 @@ def _manual_report(image: bytes | None, fields: dict[str, Any]) -> ManualReport:
 )
 async def create_report(
     request: Request,
+    response: Response,
     service: ReportsServiceDep,
     settings: SettingsDep,
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
     ] = None,
-) -> Response:
+) -> ReportOut:
     """A manual report: JSON (image as base64, optional) or multipart with an `image` file.
 
     With `Idempotency-Key`, a retry of the same request gets the same answer; the same key
@@ -266,22 +268,16 @@ async def create_report(
     """
     image, fields = await _manual_input(request, settings)
     draft = _manual_report(image, fields)
-    status, body = await service.create_manual(
+    filed = await service.create_manual(
         draft,
         idempotency_key=(
             None
             if idempotency_key is None
             else IdempotencyKey(client_identity(request), idempotency_key)
         ),
-        render=lambda report: ReportOut.from_report(report, service.public_url).model_dump_json(),
     )
-    report_id = json.loads(body)["service_request_id"]
-    return Response(
-        body,
-        status_code=status,
-        media_type="application/json",
-        headers={"Location": f"/v1/reports/{report_id}"},
-    )
+    response.headers["Location"] = f"/v1/reports/{filed.report.id}"
+    return _report_out(service, filed.report)
 
 
 @admin_router.patch(
@@ -301,12 +297,12 @@ async def patch_report(
         tags=tuple(patch.tags or ()),
         severity=patch.severity,
     )
-    return ReportOut.from_report(await service.update(report_id, changes), service.public_url)
+    return _report_out(service, await service.update(report_id, changes))
 
 
 def _action_route(action: Action) -> None:
     async def act(report_id: str, service: ReportsServiceDep) -> ReportOut:
-        return ReportOut.from_report(await service.act(report_id, action), service.public_url)
+        return _report_out(service, await service.act(report_id, action))
 
     act.__name__ = f"{action.value}_report"
     act.__doc__ = f"Moves the report to '{action.value}'; 409 when its state does not allow it."

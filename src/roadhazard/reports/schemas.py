@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -16,7 +16,7 @@ from pydantic import (
 
 from roadhazard.geocoding.schemas import AddressOut
 from roadhazard.inputs import Latitude, Longitude, Number
-from roadhazard.reports.models import Report
+from roadhazard.reports.models import ImageStatus, ImageUrls, Report
 from roadhazard.reports.states import ReportState, ReportStatus
 from roadhazard.taxonomy import load_taxonomy
 from roadhazard.taxonomy.schemas import Severity
@@ -43,14 +43,6 @@ class DetectionOut(BaseModel):
     class_name: str = Field(description="The model's own class name.")
     confidence: float
     box: BoxOut = Field(description="In original image pixels.")
-
-
-# Where the image store serves an image itself (Cloudinary): (report id, kind, thumbnail).
-PublicUrl = Callable[[str, str, bool], str | None]
-
-
-def _no_public_url(report_id: str, kind: str, thumbnail: bool) -> str | None:
-    return None
 
 
 class ImageRef(BaseModel):
@@ -110,66 +102,56 @@ class ReportOut(BaseModel):
     history: list[TransitionOut]
 
     @classmethod
-    def from_report(cls, report: Report, public_url: PublicUrl = _no_public_url) -> ReportOut:
-        detection = None
-        if report.class_name is not None and report.confidence is not None and report.box:
-            box = report.box
-            detection = DetectionOut(
-                class_name=report.class_name,
-                confidence=report.confidence,
-                box=BoxOut(x1=box.x1, y1=box.y1, x2=box.x2, y2=box.y2),
-            )
+    def from_report(cls, report: Report, image_urls: Mapping[str, ImageUrls]) -> ReportOut:
+        """`image_urls`: the image store's own URLs of the report's stored images, by kind."""
         refs = {
-            kind: _image_ref(report, kind, content_type, public_url)
+            kind: _image_ref(report, kind, content_type, image_urls.get(kind))
             for kind, content_type in report.image_types.items()
         }
         media = refs.get("original") or refs.get("annotated")
         location = report.location
         address = report.address
-        return cls(
-            service_request_id=report.id,
-            service_code=report.code,
-            service_name=report.service_name,
-            status=report.status,
-            state=report.state,
-            lat=location.lat if location else None,
-            long=location.lon if location else None,
-            address=address.display_name if address else None,
-            address_details=AddressOut.from_address(address) if address else None,
-            address_status=_address_status(report.address_status),
-            media_url=(media.delivery_url or media.url) if media else None,
-            requested_datetime=report.requested,
-            updated_datetime=report.updated,
-            description=report.description,
-            tags=list(report.tags),
-            severity=report.severity,
-            detection=detection,
-            session_id=report.session_id,
-            images=ImagesOut(original=refs.get("original"), annotated=refs.get("annotated")),
-            duplicate_of=report.duplicate_of,
-            duplicates=list(report.duplicates),
-            confirmations=report.confirmations,
-            last_seen=report.last_seen,
-            history=[TransitionOut(state=t.state, at=t.at) for t in report.history],
+        detected = report.class_name is not None and report.confidence is not None and report.box
+        return cls.model_validate(
+            {
+                "service_request_id": report.id,
+                "service_code": report.code,
+                "service_name": report.service_name,
+                "status": report.status,
+                "state": report.state,
+                "lat": location.lat if location else None,
+                "long": location.lon if location else None,
+                "address": address.display_name if address else None,
+                "address_details": AddressOut.from_address(address) if address else None,
+                "address_status": report.address_status.value if report.address_status else None,
+                "media_url": (media.delivery_url or media.url) if media else None,
+                "requested_datetime": report.requested,
+                "updated_datetime": report.updated,
+                "description": report.description,
+                "tags": report.tags,
+                "severity": report.severity,
+                "detection": report if detected else None,
+                "session_id": report.session_id,
+                "images": refs,
+                "duplicate_of": report.duplicate_of,
+                "duplicates": report.duplicates,
+                "confirmations": report.confirmations,
+                "last_seen": report.last_seen,
+                "history": report.history,
+            },
+            from_attributes=True,
         )
 
 
-def _image_ref(report: Report, kind: str, content_type: str, public_url: PublicUrl) -> ImageRef:
-    status = report.image_status.get(kind, "stored")
-    stored = status == "stored"
+def _image_ref(report: Report, kind: str, content_type: str, urls: ImageUrls | None) -> ImageRef:
+    status = report.image_status.get(kind, ImageStatus.STORED)
     return ImageRef(
         url=image_url(report.id, kind),
         content_type=content_type,
-        status=status,
-        delivery_url=public_url(report.id, kind, False) if stored else None,
-        thumbnail_url=public_url(report.id, kind, True) if stored else None,
+        status=status.value,
+        delivery_url=urls.delivery if urls else None,
+        thumbnail_url=urls.thumbnail if urls else None,
     )
-
-
-def _address_status(raw: str) -> Literal["pending", "resolved", "not_found"] | None:
-    if raw in ("pending", "resolved", "not_found"):
-        return raw  # type: ignore[return-value]
-    return None
 
 
 class ReportListOut(BaseModel):

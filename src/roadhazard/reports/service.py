@@ -6,48 +6,44 @@
 
 from __future__ import annotations
 
-import json
-import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
 from roadhazard.detection.engine import Box
-from roadhazard.errors import Conflict, NotFound, RoadhazardError, Unprocessable, shown
+from roadhazard.errors import Conflict, NotFound, shown
+from roadhazard.ids import is_ulid, new_ulid
 from roadhazard.media.service import IMAGE_KINDS, ImageKind, inspect_image
 from roadhazard.observability import metrics
 from roadhazard.reports.addresses import ReportAddresses
-from roadhazard.reports.ids import is_report_id, new_report_id
-from roadhazard.reports.images import ImageSource, ImageStatus, PreparedImage, ReportImages
+from roadhazard.reports.idempotency import IDEMPOTENCY_LEASE_MS, Filed, file_once
+from roadhazard.reports.images import ImageSource, PreparedImage, ReportImages
 from roadhazard.reports.listing import ReportPage, ReportQuery, list_reports
 from roadhazard.reports.models import (
+    Background,
+    BestFrame,
+    FiledReport,
     GeoPoint,
     IdempotencyKey,
+    ImageStatus,
+    ImageUrls,
     ManualReport,
     Report,
     ReportChanges,
     ReportOutcome,
     ReportStats,
     Sighting,
-    box_json,
-    epoch_ms,
-    iso,
-    micros,
 )
 from roadhazard.reports.periodic import Periodic
-from roadhazard.reports.states import (
-    ACTION_TARGET,
-    Action,
-    ReportState,
-    ReportStatus,
-    sources_of,
-)
+from roadhazard.reports.states import ACTION_TARGET, Action, sources_of
 from roadhazard.reports.store import ReportStore
-from roadhazard.taxonomy.schemas import HazardType
+from roadhazard.timeutil import epoch_ms, iso, utc_now
 
 __all__ = [
+    "IDEMPOTENCY_LEASE_MS",
+    "Filed",
     "GeoPoint",
     "ManualReport",
     "ReportChanges",
@@ -62,13 +58,12 @@ log = structlog.get_logger(__name__)
 
 Clock = Callable[[], datetime]
 
-# How long a request may hold an Idempotency-Key before a retry may take the work over.
-IDEMPOTENCY_LEASE_MS = 30_000
 PURGE_BATCH = 200
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+def new_report_id() -> str:
+    """A fresh report id: a ULID, so reports sort by when they were filed."""
+    return new_ulid()
 
 
 def _no_wake() -> None:
@@ -96,37 +91,29 @@ class ReportsService:
         existing = await self.store.get(report_id)
         if existing is not None:
             return ReportOutcome(report_id, False, existing.duplicate_of)
-        now = self.clock()
         hazard = sighting.hazard
         prepared = await self.images.prepare_frame(
             report_id,
             sighting.image,
             label=hazard.label,
-            code=_code(hazard),
+            code=hazard.code or hazard.model_name,
             confidence=sighting.confidence,
             box=sighting.box,
         )
-        background = await self._stage(report_id, prepared, sighting.location, None)
-        report = Report.filed(
+        draft = FiledReport(
             report_id,
             hazard,
-            now,
             severity=hazard.severity,
+            location=sighting.location,
+            description=sighting.description,
+            tags=sighting.tags,
             class_name=hazard.model_name,
             confidence=sighting.confidence,
             box=sighting.box,
-            location=sighting.location,
             session_id=sighting.session_id,
-            description=sighting.description,
-            tags=sighting.tags,
             last_seen=sighting.seen_at,
-            background=background,
         )
-        created, duplicate_of = await self.store.create(
-            report, dedupe_radius_m=self.dedupe_radius_m, now_iso=iso(now)
-        )
-        self.on_staged()
-        _count_filed(created, duplicate_of)
+        created, duplicate_of = await self._file(draft, prepared, address_query=None)
         return ReportOutcome(report_id, created, duplicate_of)
 
     async def record_sighting(
@@ -155,65 +142,25 @@ class ReportsService:
             box=box,
         )
         now = self.clock()
-        fields = {
-            "confidence": repr(float(confidence)),
-            "conf_micros": micros(confidence),
-            "box": box_json(box),
-            "last_seen": iso(seen_at),
-            "last_seen_ms": str(epoch_ms(seen_at)),
-            **await self.images.stage(report_id, prepared, now_ms=epoch_ms(now)),
-        }
-        await self.store.update(report_id, fields, iso(now))
+        staged = await self.images.stage(report_id, prepared, now_ms=epoch_ms(now))
+        await self.store.update(report_id, BestFrame(confidence, box, seen_at, staged), iso(now))
         self.on_staged()
 
     # The HTTP API
 
     async def create_manual(
-        self,
-        draft: ManualReport,
-        *,
-        idempotency_key: IdempotencyKey | None,
-        render: Callable[[Report], str],
-    ) -> tuple[int, str]:
-        """Files a manual report; returns the HTTP status and body to answer with.
-
-        With an Idempotency-Key, the first request claims the key with a lease and the id its
-        report will get; a retry with the same payload gets the stored answer, or takes the
-        work over with that same id once the lease has lapsed (the first process crashed), so
-        a retry never files a second report.
-        """
+        self, draft: ManualReport, *, idempotency_key: IdempotencyKey | None
+    ) -> Filed:
+        """Files a manual report; with an Idempotency-Key, once (see idempotency.py)."""
         if idempotency_key is None:
-            return 201, render(await self._file_manual(draft, new_report_id()))
-        token = secrets.token_hex(16)
-        claim = await self.store.claim(
+            return Filed(await self._file_manual(draft, new_report_id()))
+        return await file_once(
+            self.store,
             idempotency_key,
-            fingerprint=draft.fingerprint(),
-            token=token,
-            report_id=new_report_id(),
+            draft,
             now_ms=epoch_ms(self.clock()),
-            lease_ms=IDEMPOTENCY_LEASE_MS,
+            file=lambda report_id: self._file_manual(draft, report_id),
         )
-        if claim.outcome == "mismatch":
-            raise Unprocessable("This Idempotency-Key was already used with another request.")
-        if claim.outcome == "busy":
-            raise Conflict("A request with this Idempotency-Key is still in progress.")
-        if claim.outcome == "done":
-            assert claim.status is not None
-            assert claim.body is not None
-            return claim.status, claim.body
-        assert claim.report_id is not None
-        try:
-            body = render(await self._file_manual(draft, claim.report_id))
-        except RoadhazardError:
-            # The client's own mistake (an unreadable image): its answer says so, no log needed.
-            await self.store.release(idempotency_key, token=token)
-            raise
-        except Exception:
-            log.warning("idempotent_create_failed", exc_info=True)
-            await self.store.release(idempotency_key, token=token)
-            raise
-        await self.store.finish(idempotency_key, token=token, status=201, body=body)
-        return 201, body
 
     async def _file_manual(self, draft: ManualReport, report_id: str) -> Report:
         existing = await self.store.get(report_id)
@@ -223,33 +170,36 @@ class ReportsService:
         if draft.image is not None:
             info = await inspect_image(draft.image, self.max_image_pixels)
             prepared.append(PreparedImage("original", draft.image, info.content_type))
-        background = await self._stage(report_id, prepared, draft.location, draft.address)
-        now = self.clock()
-        hazard = draft.hazard
-        report = Report.filed(
+        filed = FiledReport(
             report_id,
-            hazard,
-            now,
-            severity=draft.severity or hazard.severity,
-            class_name=None,
-            confidence=None,
-            box=None,
+            draft.hazard,
+            severity=draft.severity or draft.hazard.severity,
             location=draft.location,
-            session_id=None,
             description=draft.description,
             tags=draft.tags,
-            last_seen=now,
-            background=background,
         )
+        await self._file(filed, prepared, address_query=draft.address)
+        return await self.get(report_id)
+
+    async def _file(
+        self, draft: FiledReport, images: Sequence[PreparedImage], *, address_query: str | None
+    ) -> tuple[bool, str | None]:
+        """Stages the report's background work, then writes it; (created, duplicate_of)."""
+        background = await self._stage(draft.report_id, images, draft.location, address_query)
+        now = self.clock()
+        report = Report.filed(draft, now, background)
         created, duplicate_of = await self.store.create(
             report, dedupe_radius_m=self.dedupe_radius_m, now_iso=iso(now)
         )
         self.on_staged()
-        _count_filed(created, duplicate_of)
-        return await self.get(report_id)
+        if created:
+            metrics.count_report_created()
+            if duplicate_of is not None:
+                metrics.count_report_deduplicated()
+        return created, duplicate_of
 
     async def get(self, report_id: str) -> Report:
-        report = await self.store.get(report_id) if is_report_id(report_id) else None
+        report = await self.store.get(report_id) if is_ulid(report_id) else None
         if report is None:
             raise NotFound(f"There is no report {shown(report_id)}.")
         return report
@@ -258,15 +208,8 @@ class ReportsService:
         return await list_reports(self.store, query)
 
     async def update(self, report_id: str, changes: ReportChanges) -> Report:
-        fields: dict[str, str] = {}
-        if "description" in changes.fields_set:
-            fields["description"] = changes.description or ""
-        if "tags" in changes.fields_set:
-            fields["tags"] = json.dumps(list(changes.tags))
-        if "severity" in changes.fields_set:
-            fields["severity"] = changes.severity.value if changes.severity else ""
         await self.get(report_id)
-        if fields and not await self.store.update(report_id, fields, iso(self.clock())):
+        if not await self.store.update(report_id, changes, iso(self.clock())):
             raise NotFound(f"There is no report {shown(report_id)}.")
         return await self.get(report_id)
 
@@ -285,7 +228,7 @@ class ReportsService:
         return await self.get(report_id)
 
     async def delete(self, report_id: str) -> None:
-        if not is_report_id(report_id) or not await self.store.delete(report_id):
+        if not is_ulid(report_id) or not await self.store.delete(report_id):
             raise NotFound(f"There is no report {shown(report_id)}.")
         await self._forget(report_id)
 
@@ -294,44 +237,26 @@ class ReportsService:
         content_type = report.image_types.get(kind)
         source = None
         if content_type is not None:
-            status = ImageStatus(report.image_status.get(kind, ImageStatus.STORED.value))
+            status = report.image_status.get(kind, ImageStatus.STORED)
             source = await self.images.source(report.id, kind, content_type, status)
         if source is None:
             raise NotFound(f"Report {shown(report_id)} has no {kind} image.")
         return source
 
-    def public_url(self, report_id: str, kind: str, thumbnail: bool) -> str | None:
-        """The image store's own URL of a stored image (Cloudinary), or None."""
-        for known in IMAGE_KINDS:
-            if kind == known:
-                return self.images.public_url(report_id, known, thumbnail=thumbnail)
-        return None
+    def image_urls(self, report: Report) -> dict[str, ImageUrls]:
+        """The image store's own URLs (Cloudinary) of the report's stored images, by kind."""
+        return {
+            kind: ImageUrls(
+                delivery=self.images.public_url(report.id, kind),
+                thumbnail=self.images.public_url(report.id, kind, thumbnail=True),
+            )
+            for kind in IMAGE_KINDS
+            if kind in report.image_types
+            and report.image_status.get(kind, ImageStatus.STORED) is ImageStatus.STORED
+        }
 
     async def stats(self) -> ReportStats:
-        counters = await self.store.stats()
-        since = epoch_ms(self.clock() - timedelta(hours=24))
-        last_24h = await self.store.count_between(since)
-
-        def group(prefix: str, names: list[str] | None = None) -> dict[str, int]:
-            found = {
-                name.removeprefix(prefix): value
-                for name, value in counters.items()
-                if name.startswith(prefix) and value
-            }
-            return {name: found.get(name, 0) for name in names} if names else found
-
-        samples = counters.get("conf_n", 0)
-        return ReportStats(
-            total=counters.get("total", 0),
-            by_status=group("status:", [s.value for s in ReportStatus]),
-            by_state=group("state:", [s.value for s in ReportState]),
-            by_class=group("class:"),
-            by_severity=group("severity:"),
-            last_24h=last_24h,
-            mean_confidence=(
-                round(counters.get("conf_micros", 0) / samples / 1_000_000, 6) if samples else None
-            ),
-        )
+        return await self.store.stats(since_ms=epoch_ms(self.clock() - timedelta(hours=24)))
 
     # Retention
 
@@ -376,17 +301,15 @@ class ReportsService:
         images: Sequence[PreparedImage],
         location: GeoPoint | None,
         address_query: str | None,
-    ) -> dict[str, str]:
+    ) -> Background:
         """Stages the report's uploads and geocoding before the report itself is written, so
         a report never exists without the jobs that complete it."""
         now_ms = epoch_ms(self.clock())
-        fields = await self.images.stage(report_id, images, now_ms=now_ms)
-        fields |= await self.addresses.stage(
+        staged = await self.images.stage(report_id, images, now_ms=now_ms)
+        address_status = await self.addresses.stage(
             report_id, location=location, query=address_query, now_ms=now_ms
         )
-        if address_query:
-            fields["address_query"] = address_query
-        return fields
+        return Background(staged, address_status, address_query or None)
 
     async def _forget(self, report_id: str) -> None:
         """After a delete: the images go from the store, pending geocoding is dropped."""
@@ -396,18 +319,7 @@ class ReportsService:
         self.on_staged()
 
 
-def _count_filed(created: bool, duplicate_of: str | None) -> None:
-    if created:
-        metrics.count_report_created()
-        if duplicate_of is not None:
-            metrics.count_report_deduplicated()
-
-
 def _checked_id(report_id: str) -> str:
-    if not is_report_id(report_id):
+    if not is_ulid(report_id):
         raise ValueError(f"{report_id!r} is not a report id (a ULID)")
     return report_id
-
-
-def _code(hazard: HazardType) -> str:
-    return hazard.code or hazard.model_name

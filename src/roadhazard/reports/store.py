@@ -1,4 +1,5 @@
-"""Reports in Redis: every change goes through one of the Lua scripts in scripts.py.
+"""Reports in Redis: every change goes through one of the Lua scripts in scripts.py, and
+codec.py writes and reads the report's hash.
 
 Layout (all under the `{reports}` hash tag, see `roadhazard.redis.keys`):
 
@@ -22,12 +23,15 @@ from typing import cast
 from redis.asyncio import Redis
 
 from roadhazard.redis import keys
-from roadhazard.reports import scripts
-from roadhazard.reports.models import IdempotencyKey, Report
+from roadhazard.reports import codec, scripts
+from roadhazard.reports.models import IdempotencyKey, Report, ReportChange, ReportStats
 from roadhazard.reports.states import ReportState
 
 # Redis's sort order for equal scores is by member, which for ULIDs is creation order.
 Position = tuple[int, str]
+
+# The idempotency record keeps the status its answer had; every answer it keeps is a creation.
+CREATED = 201
 
 
 @dataclass(frozen=True)
@@ -40,8 +44,7 @@ class TransitionResult:
 class IdempotencyClaim:
     outcome: str  # "new" | "takeover" | "busy" | "mismatch" | "done"
     report_id: str | None = None
-    status: int | None = None
-    body: str | None = None
+    answer: Report | None = None  # "done": the report the first request answered with
 
 
 class ReportStore:
@@ -62,7 +65,7 @@ class ReportStore:
         self, report: Report, *, dedupe_radius_m: float, now_iso: str
     ) -> tuple[bool, str | None]:
         """Stores and indexes `report` unless its id exists; returns (created, duplicate_of)."""
-        pairs = [item for pair in report.to_hash().items() for item in pair]
+        pairs = [item for pair in codec.encode(report).items() for item in pair]
         created, duplicate_of = await self._create(
             keys=[keys.report(report.id)],
             args=[keys.REPORTS_PREFIX, repr(float(dedupe_radius_m)), now_iso, *pairs],
@@ -71,7 +74,7 @@ class ReportStore:
 
     async def get(self, report_id: str) -> Report | None:
         raw = cast(dict[str, str], await self.redis.hgetall(keys.report(report_id)))
-        return Report.from_hash(raw) if raw else None
+        return codec.decode(raw) if raw else None
 
     async def get_many(self, report_ids: Sequence[str]) -> list[Report]:
         """The reports that still exist, in the given order."""
@@ -81,7 +84,7 @@ class ReportStore:
             for report_id in report_ids:
                 pipe.hgetall(keys.report(report_id))
             raws: list[dict[str, str]] = await pipe.execute()
-        return [Report.from_hash(raw) for raw in raws if raw]
+        return [codec.decode(raw) for raw in raws if raw]
 
     async def transition(
         self, report_id: str, target: ReportState, sources: Sequence[ReportState], now_iso: str
@@ -93,8 +96,11 @@ class ReportStore:
         state = ReportState(reply[1]) if len(reply) > 1 else None
         return TransitionResult(reply[0], state)
 
-    async def update(self, report_id: str, fields: dict[str, str], now_iso: str) -> bool:
-        pairs = [item for pair in fields.items() for item in pair]
+    async def update(self, report_id: str, change: ReportChange, now_iso: str) -> bool:
+        """Applies `change` unless the report is gone (False); a change of nothing is a no-op."""
+        pairs = [item for pair in codec.change_fields(change).items() for item in pair]
+        if not pairs:
+            return await self.exists(report_id)
         return bool(
             await self._update(
                 keys=[keys.report(report_id)], args=[keys.REPORTS_PREFIX, now_iso, *pairs]
@@ -193,9 +199,10 @@ class ReportStore:
         )
         return cast(list[str], found)
 
-    async def stats(self) -> dict[str, int]:
+    async def stats(self, *, since_ms: int) -> ReportStats:
+        """The counters the scripts keep, and how many reports were created since `since_ms`."""
         raw = cast(dict[str, str], await self.redis.hgetall(keys.REPORT_STATS))
-        return {name: int(value) for name, value in raw.items()}
+        return codec.stats(raw, await self.count_between(since_ms))
 
     async def count_between(self, min_ms: int, max_ms: int | None = None) -> int:
         high = "+inf" if max_ms is None else str(max_ms)
@@ -232,16 +239,15 @@ class ReportStore:
         )
         outcome = reply[0]
         if outcome == "done":
-            return IdempotencyClaim(outcome, status=int(reply[1]), body=reply[2])
+            return IdempotencyClaim(outcome, answer=codec.decode_answer(reply[2]))
         return IdempotencyClaim(outcome, report_id=reply[1] if len(reply) > 1 else None)
 
-    async def finish(
-        self, client_key: IdempotencyKey, *, token: str, status: int, body: str
-    ) -> bool:
+    async def finish(self, client_key: IdempotencyKey, *, token: str, answer: Report) -> bool:
+        """Records `answer` (the report as filed) for the key's replays."""
         return bool(
             await self._idem_finish(
                 keys=[client_key.redis_key()],
-                args=[token, status, body, keys.IDEMPOTENCY_TTL_S],
+                args=[token, CREATED, codec.encode_answer(answer), keys.IDEMPOTENCY_TTL_S],
             )
         )
 

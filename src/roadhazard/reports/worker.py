@@ -12,17 +12,17 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Protocol
 
 import structlog
 
 from roadhazard.errors import ServiceUnavailable
-from roadhazard.reports.models import iso
+from roadhazard.reports.models import ReportChange
 from roadhazard.reports.outbox import Job, Outbox
 from roadhazard.resilience import CircuitOpen, TransientError
+from roadhazard.timeutil import iso, utc_now
 
 log = structlog.get_logger(__name__)
 
@@ -36,8 +36,8 @@ class RetryLater(Exception):
 
 
 class JobHandler(Protocol):
-    async def handle(self, job: Job) -> Mapping[str, str]:
-        """Does the job; returns the fields to set on its report (may be empty)."""
+    async def handle(self, job: Job) -> ReportChange | None:
+        """Does the job; returns what it changes on its report (None: nothing)."""
         ...
 
 
@@ -60,13 +60,12 @@ def wall_ms() -> int:
 ORPHAN_GRACE_MS = 5 * 60 * 1000
 
 
-def without_report(job: Job, now_ms: int) -> Mapping[str, str]:
+def without_report(job: Job, now_ms: int) -> None:
     """What a handler answers for a job whose report is not there: wait for it while it may
     still be written (RetryLater), then drop the job (nothing to write)."""
     if now_ms - job.staged_ms < ORPHAN_GRACE_MS:
         raise RetryLater("the report is not written yet", delay_s=2.0)
     log.info("outbox_job_orphaned", queue=job.queue, job_id=job.id)
-    return {}
 
 
 @dataclass
@@ -192,4 +191,4 @@ class QueueWorker:
 
 
 def _now_iso() -> str:
-    return iso(datetime.now(UTC))
+    return iso(utc_now())

@@ -17,8 +17,8 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from roadhazard.app import create_app
-from roadhazard.deps import Resources
 from roadhazard.detection.service import DetectorLoader
+from roadhazard.lifespan import AppState
 from roadhazard.settings import Settings
 
 # CI runs the suite a second time against the machine's Redis on a dedicated database; the
@@ -74,7 +74,7 @@ async def running_app(
     loader: DetectorLoader | None = None,
     wait_loaded: bool = True,
     configure: Callable[[FastAPI], None] | None = None,
-) -> AsyncIterator[tuple[httpx.AsyncClient, Resources]]:
+) -> AsyncIterator[tuple[httpx.AsyncClient, AppState]]:
     with tempfile.TemporaryDirectory(prefix="rh-") as data_dir:
         # A short path: the embedded Redis listens on a unix socket inside the data dir.
         if "data_dir" not in settings.model_fields_set:
@@ -90,9 +90,9 @@ async def running_app(
 @asynccontextmanager
 async def _serving(
     app: FastAPI, wait_loaded: bool
-) -> AsyncIterator[tuple[httpx.AsyncClient, Resources]]:
+) -> AsyncIterator[tuple[httpx.AsyncClient, AppState]]:
     async with app.router.lifespan_context(app):
-        resources: Resources = app.state.resources
+        resources = AppState.of(app.state)
         if wait_loaded:
             await resources.detection.wait_loaded()
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
@@ -124,7 +124,7 @@ async def eventually(
         await asyncio.sleep(poll_s)
 
 
-async def background_settled(resources: Resources, timeout_s: float = 10.0) -> None:
+async def background_settled(resources: AppState, timeout_s: float = 10.0) -> None:
     """Waits until the app's background workers have emptied every outbox queue."""
     queues = [worker.outbox for worker in resources.workers]
     deadline = asyncio.get_running_loop().time() + timeout_s

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 
-from roadhazard.settings import ConfigurationError, load_settings
+from roadhazard.configuration import ConfigurationError, load_settings
 from tests.harness import make_settings, running_app
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from roadhazard.configuration import ConfigurationError, load_settings
 from roadhazard.detection.confidence import resolve_default_confidence
 from roadhazard.detection.engine import DetectionResult, Detector
 from roadhazard.detection.layouts import ModelFormatError
@@ -22,7 +23,7 @@ from roadhazard.evaluation.dataset import DatasetError
 from roadhazard.evaluation.metrics import Prediction
 from roadhazard.evaluation.multi import DatasetSpec, parse_dataset_spec
 from roadhazard.media.annotate import Annotation, draw_annotations
-from roadhazard.settings import ConfigurationError, Settings, load_settings
+from roadhazard.settings import Settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:

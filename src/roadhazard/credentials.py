@@ -1,4 +1,8 @@
-"""Cloudinary credentials, from the official SDK's URL form or from three separate settings."""
+"""Cloudinary credentials, from the official SDK's URL form or from three separate settings.
+
+A plain value parsed from settings (ground level, below settings): the media package builds
+its Cloudinary store from it, and settings checks its syntax at start without importing media.
+"""
 
 from __future__ import annotations
 

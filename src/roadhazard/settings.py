@@ -1,22 +1,26 @@
-"""The service's one typed configuration, read from ROADHAZARD_* variables and a .env file."""
+"""The service's one typed configuration, read from ROADHAZARD_* variables and a .env file.
+
+Ground level: plain validated values, and no domain imports. The domains build their objects
+from these values (`AccessPolicy.from_settings`, the detection service's class map...), and
+the checks only a domain can make run at start, in `roadhazard.configuration`.
+"""
 
 from __future__ import annotations
 
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from fastapi import Depends, Request
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from redis.asyncio.connection import parse_url
 
 from roadhazard import __version__
-from roadhazard.access.service import AccessPolicy
+from roadhazard.credentials import CloudinaryCredentials
 from roadhazard.edge.proxies import check_trusted_proxies
-from roadhazard.media.credentials import CloudinaryCredentials
-from roadhazard.taxonomy.service import load_taxonomy
 
 BUNDLED_MODEL = Path(__file__).parent / "models" / "roadhazard-demo.onnx"
 
@@ -159,21 +163,6 @@ class Settings(BaseSettings):
             )
         return self
 
-    @field_validator("class_map")
-    @classmethod
-    def _check_class_map(cls, value: dict[str, str]) -> dict[str, str]:
-        taxonomy = load_taxonomy()
-        for model_name in value:
-            taxonomy.resolve(model_name, value)  # a TaxonomyError names the bad entry
-        return value
-
-    @field_validator("api_keys")
-    @classmethod
-    def _parse_api_keys(cls, value: SecretStr | None) -> SecretStr | None:
-        # Parsed here only to fail at start; ApiKeyError messages never contain a key.
-        AccessPolicy.from_config(value.get_secret_value() if value else None, public_reads=True)
-        return value
-
     @field_validator("redis_url")
     @classmethod
     def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
@@ -238,11 +227,6 @@ class Settings(BaseSettings):
         assert secret is not None
         return CloudinaryCredentials(name, key, secret)
 
-    @cached_property
-    def access_policy(self) -> AccessPolicy:
-        keys = self.api_keys.get_secret_value() if self.api_keys else None
-        return AccessPolicy.from_config(keys, public_reads=self.public_reads)
-
     def secret_values(self) -> list[str]:
         """Every configured secret, for the log sanitizer to redact wherever one appears."""
         secrets = [_secret_text(self.cloudinary_api_secret), _secret_text(self.geocoder_email)]
@@ -265,6 +249,15 @@ class Settings(BaseSettings):
         if self.model_runtime != "auto":
             return self.model_runtime
         return "openvino" if self.model_path.suffix.lower() == ".xml" else "onnxruntime"
+
+
+async def get_settings(request: Request) -> Settings:
+    """The settings the app was built with, as the lifespan keeps them on app.state."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 def _secret_text(value: SecretStr | None) -> str:
@@ -311,8 +304,11 @@ class ConfigurationError(Exception):
     """Raised with one human-readable message when the configuration is invalid."""
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Builds Settings, turning pydantic's error list into one readable message."""
+def read_settings(**overrides: object) -> Settings:
+    """Builds Settings, turning pydantic's error list into one readable message.
+
+    The service starts from `roadhazard.configuration.load_settings`, which adds the checks
+    only the domains can make (the API keys, the class map)."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
@@ -320,5 +316,13 @@ def load_settings(**overrides: object) -> Settings:
         for error in exc.errors():
             field = ".".join(str(part) for part in error["loc"])
             message = error["msg"].removeprefix("Value error, ")
-            problems.append(f"ROADHAZARD_{field.upper()}: {message}" if field else message)
-        raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from None
+            problems.append(setting_problem(field, message) if field else message)
+        raise ConfigurationError(INVALID + "; ".join(problems)) from None
+
+
+INVALID = "invalid configuration: "
+
+
+def setting_problem(field: str, message: str) -> str:
+    """How one setting's problem is reported: by its environment variable, never its value."""
+    return f"ROADHAZARD_{field.upper()}: {message}"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from roadhazard.configuration import ConfigurationError, load_settings
 from roadhazard.edge.header_limits import HeaderLimits
-from roadhazard.settings import ConfigurationError, load_settings
 from tests.harness import make_settings, running_app
 
 LIMITS = HeaderLimits(max_headers=20, max_line_bytes=2048, max_total_bytes=8192)

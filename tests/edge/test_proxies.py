@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from roadhazard.configuration import ConfigurationError, load_settings
 from roadhazard.edge.protocol import uvicorn_options
-from roadhazard.settings import ConfigurationError, load_settings
 
 
 def test_by_default_no_proxy_is_trusted_and_forwarded_headers_are_not_read() -> None:

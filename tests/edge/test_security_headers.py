@@ -9,13 +9,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from roadhazard.deps import Resources
+from roadhazard.lifespan import AppState
 from tests.factories import jpeg, png
 from tests.harness import make_settings, running_app
 
 
 @pytest.fixture
-async def app(raw_model: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Resources]]:
+async def app(raw_model: Path) -> AsyncIterator[tuple[httpx.AsyncClient, AppState]]:
     async with running_app(make_settings(model_path=raw_model), wait_loaded=False) as running:
         yield running
 
@@ -28,7 +28,7 @@ def assert_security_headers(response: httpx.Response) -> None:
 
 
 async def test_success_error_and_problem_answers_carry_the_headers(
-    app: tuple[httpx.AsyncClient, Resources],
+    app: tuple[httpx.AsyncClient, AppState],
 ) -> None:
     client, _ = app
     answers = [
@@ -45,7 +45,7 @@ async def test_success_error_and_problem_answers_carry_the_headers(
 
 @pytest.mark.parametrize(("image", "content_type"), [(jpeg(), "image/jpeg"), (png(), "image/png")])
 async def test_a_report_image_is_served_with_its_exact_type(
-    app: tuple[httpx.AsyncClient, Resources], image: bytes, content_type: str
+    app: tuple[httpx.AsyncClient, AppState], image: bytes, content_type: str
 ) -> None:
     client, _ = app
     created = await client.post(

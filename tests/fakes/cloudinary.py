@@ -40,7 +40,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from roadhazard.media.credentials import CloudinaryCredentials
+from roadhazard.credentials import CloudinaryCredentials
 from tests.fakes.server import FaultInjector, serving
 
 SIGNATURE_MAX_AGE_S = 3600

@@ -20,10 +20,10 @@ from PIL import Image
 from pydantic import SecretStr
 
 from roadhazard.checks import CheckStatus
+from roadhazard.credentials import CloudinaryCredentials
 from roadhazard.logging import configure_logging, flush_logs
 from roadhazard.media.cloudinary import CloudinaryImageStore
 from roadhazard.media.cloudinary_api import api_signature, public_id_for, sign, string_to_sign
-from roadhazard.media.credentials import CloudinaryCredentials
 from roadhazard.media.service import ImageStore, image_key
 from roadhazard.resilience import (
     BreakerState,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from roadhazard.settings import ConfigurationError, load_settings
+from roadhazard.configuration import ConfigurationError, load_settings
 
 SECRET = "s3cr3t-never-shown"
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from roadhazard.deps import Resources
+from roadhazard.lifespan import AppState
 from roadhazard.settings import Settings
 from tests.factories import jpeg
 from tests.fakes.cloudinary import FakeCloudinary
@@ -91,9 +91,7 @@ def remote() -> Iterator[Remote]:
 
 
 @pytest.fixture
-async def app(
-    remote: Remote, raw_model: Path
-) -> AsyncIterator[tuple[httpx.AsyncClient, Resources]]:
+async def app(remote: Remote, raw_model: Path) -> AsyncIterator[tuple[httpx.AsyncClient, AppState]]:
     async with running_app(remote.settings(model_path=raw_model), wait_loaded=False) as running:
         yield running
 
@@ -114,7 +112,7 @@ def report_payload(**extra: Any) -> dict[str, Any]:
 
 
 async def test_images_go_to_cloudinary_and_addresses_come_from_nominatim(
-    app: tuple[httpx.AsyncClient, Resources], remote: Remote
+    app: tuple[httpx.AsyncClient, AppState], remote: Remote
 ) -> None:
     client, resources = app
     created = await client.post("/v1/reports", json=report_payload())
@@ -150,7 +148,7 @@ async def test_images_go_to_cloudinary_and_addresses_come_from_nominatim(
 
 
 async def test_an_address_only_report_gets_its_position_by_forward_geocoding(
-    app: tuple[httpx.AsyncClient, Resources], remote: Remote
+    app: tuple[httpx.AsyncClient, AppState], remote: Remote
 ) -> None:
     client, resources = app
     created = await client.post(

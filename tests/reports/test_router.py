@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from roadhazard.deps import Resources
+from roadhazard.lifespan import AppState
 from roadhazard.reports.images import PreparedImage, ReportImages
 from roadhazard.reports.models import PendingImages
 from tests.factories import jpeg, png
@@ -22,13 +22,13 @@ POTHOLE = {"service_code": "D40", "lat": 52.37, "lon": 4.89, "description": "dee
 
 
 @pytest.fixture
-async def app(raw_model: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Resources]]:
+async def app(raw_model: Path) -> AsyncIterator[tuple[httpx.AsyncClient, AppState]]:
     async with running_app(make_settings(model_path=raw_model), wait_loaded=False) as running:
         yield running
 
 
 async def test_manual_report_json_then_read_patch_act_delete(
-    app: tuple[httpx.AsyncClient, Resources],
+    app: tuple[httpx.AsyncClient, AppState],
 ) -> None:
     client, resources = app
     image = base64.b64encode(jpeg()).decode()
@@ -99,7 +99,7 @@ async def test_manual_report_json_then_read_patch_act_delete(
 
 
 async def test_manual_report_as_multipart_with_and_without_an_image(
-    app: tuple[httpx.AsyncClient, Resources],
+    app: tuple[httpx.AsyncClient, AppState],
 ) -> None:
     client, _ = app
     form = {"service_code": "pothole", "tags": "one, two", "lat": "10", "lon": "20"}
@@ -132,7 +132,7 @@ async def test_manual_report_as_multipart_with_and_without_an_image(
     ],
 )
 async def test_bad_manual_reports_are_problems(
-    app: tuple[httpx.AsyncClient, Resources], payload: dict[str, object], status: int
+    app: tuple[httpx.AsyncClient, AppState], payload: dict[str, object], status: int
 ) -> None:
     client, resources = app
     response = await client.post("/v1/reports", json=payload)
@@ -156,7 +156,7 @@ class GatedStaging(ReportImages):
 
 
 async def test_idempotency_key_replays_refuses_changes_and_in_flight(
-    app: tuple[httpx.AsyncClient, Resources],
+    app: tuple[httpx.AsyncClient, AppState],
 ) -> None:
     client, resources = app
     real = resources.reports.images
@@ -189,7 +189,7 @@ async def test_idempotency_key_replays_refuses_changes_and_in_flight(
 
 
 async def test_list_stats_and_the_stats_route_is_not_an_id(
-    app: tuple[httpx.AsyncClient, Resources],
+    app: tuple[httpx.AsyncClient, AppState],
 ) -> None:
     client, resources = app
     made = sighting(image=jpeg(), confidence=0.5)

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from roadhazard.deps import Resources
 from roadhazard.errors import ServiceUnavailable
+from roadhazard.lifespan import AppState
 from roadhazard.reports.listing import ReportQuery
 from roadhazard.reports.service import ReportOutcome, Sighting
 from tests.harness import running_app
@@ -32,19 +32,19 @@ def backend() -> ScriptedBackend:
 
 
 @pytest.fixture
-async def app(backend: ScriptedBackend) -> AsyncIterator[tuple[httpx.AsyncClient, Resources]]:
+async def app(backend: ScriptedBackend) -> AsyncIterator[tuple[httpx.AsyncClient, AppState]]:
     settings = session_settings(inference_queue_size=64)
     async with running_app(settings, loader=backend.detector) as running:
         yield running
 
 
-async def report_count(resources: Resources, session_id: str) -> int:
+async def report_count(resources: AppState, session_id: str) -> int:
     page = await resources.reports.list(ReportQuery(session_id=session_id, limit=100))
     return len(page.reports)
 
 
 async def test_a_hazard_in_view_for_ten_seconds_is_one_report(
-    app: tuple[httpx.AsyncClient, Resources],
+    app: tuple[httpx.AsyncClient, AppState],
 ) -> None:
     client, resources = app
     session = await start(client)
@@ -60,7 +60,7 @@ async def test_a_hazard_in_view_for_ten_seconds_is_one_report(
 
 
 async def test_two_hazards_side_by_side_are_two_reports(
-    app: tuple[httpx.AsyncClient, Resources],
+    app: tuple[httpx.AsyncClient, AppState],
 ) -> None:
     client, resources = app
     session = await start(client)
@@ -73,7 +73,7 @@ async def test_two_hazards_side_by_side_are_two_reports(
 
 
 async def test_gps_jitter_of_a_few_metres_does_not_split_a_hazard(
-    app: tuple[httpx.AsyncClient, Resources],
+    app: tuple[httpx.AsyncClient, AppState],
 ) -> None:
     client, resources = app
     session = await start(client)
@@ -90,7 +90,7 @@ async def test_gps_jitter_of_a_few_metres_does_not_split_a_hazard(
 
 
 async def test_a_gap_longer_than_the_window_is_a_new_sighting(
-    app: tuple[httpx.AsyncClient, Resources],
+    app: tuple[httpx.AsyncClient, AppState],
 ) -> None:
     client, resources = app
     session = await start(client)
@@ -106,7 +106,7 @@ async def test_a_gap_longer_than_the_window_is_a_new_sighting(
 
 
 async def test_concurrent_frames_of_one_session_make_one_report(
-    app: tuple[httpx.AsyncClient, Resources],
+    app: tuple[httpx.AsyncClient, AppState],
 ) -> None:
     client, resources = app
     session = await start(client)
@@ -121,7 +121,7 @@ async def test_concurrent_frames_of_one_session_make_one_report(
 
 
 async def test_without_gps_boxes_match_in_image_space(
-    app: tuple[httpx.AsyncClient, Resources], backend: ScriptedBackend
+    app: tuple[httpx.AsyncClient, AppState], backend: ScriptedBackend
 ) -> None:
     client, _ = app
     session = await start(client)
@@ -138,7 +138,7 @@ async def test_without_gps_boxes_match_in_image_space(
 
 
 async def test_the_best_frame_is_kept(
-    app: tuple[httpx.AsyncClient, Resources], backend: ScriptedBackend
+    app: tuple[httpx.AsyncClient, AppState], backend: ScriptedBackend
 ) -> None:
     client, resources = app
     session = await start(client)
@@ -162,7 +162,7 @@ async def test_the_best_frame_is_kept(
 
 
 async def test_a_report_that_failed_to_be_written_is_written_by_the_next_sighting(
-    app: tuple[httpx.AsyncClient, Resources], monkeypatch: pytest.MonkeyPatch
+    app: tuple[httpx.AsyncClient, AppState], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, resources = app
     session = await start(client)

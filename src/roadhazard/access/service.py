@@ -13,6 +13,8 @@ import hmac
 import re
 from dataclasses import dataclass
 
+from roadhazard.settings import Settings
+
 _HASHED = re.compile(r"^sha256=([0-9a-f]{64})$")
 _MIN_KEY_LENGTH = 16
 
@@ -56,6 +58,12 @@ class AccessPolicy:
     def open_access(self) -> bool:
         """No keys configured: the embedded development default, where everything is allowed."""
         return not self.key_roles
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AccessPolicy:
+        """ROADHAZARD_API_KEYS and ROADHAZARD_PUBLIC_READS; an ApiKeyError never holds a key."""
+        keys = settings.api_keys.get_secret_value() if settings.api_keys else None
+        return cls.from_config(keys, public_reads=settings.public_reads)
 
     @classmethod
     def from_config(cls, api_keys: str | None, *, public_reads: bool) -> AccessPolicy:

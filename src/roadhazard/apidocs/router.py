@@ -15,8 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from roadhazard.access.dependencies import require
-from roadhazard.access.service import Role
+from roadhazard.access.dependencies import ReaderDep
 from roadhazard.ratelimit import rate_limit
 
 ASSETS_DIR = Path(__file__).parent / "assets"
@@ -69,23 +68,23 @@ _REDOC_PAGE = """<!doctype html>
 
 router = APIRouter(
     include_in_schema=False,
-    dependencies=[Depends(rate_limit("reads")), Depends(require(Role.READER))],
+    dependencies=[Depends(rate_limit("reads"))],
 )
 
 
 @router.get("/openapi.json")
-async def openapi_document(request: Request) -> JSONResponse:
+async def openapi_document(request: Request, _: ReaderDep) -> JSONResponse:
     document: dict[str, Any] = request.app.openapi()
     return JSONResponse(document)
 
 
 @router.get("/docs")
-async def swagger_ui(request: Request) -> HTMLResponse:
+async def swagger_ui(request: Request, _: ReaderDep) -> HTMLResponse:
     return _page(_SWAGGER_PAGE, request, _DOCS_POLICY)
 
 
 @router.get("/redoc")
-async def redoc(request: Request) -> HTMLResponse:
+async def redoc(request: Request, _: ReaderDep) -> HTMLResponse:
     return _page(_REDOC_PAGE, request, _REDOC_POLICY)
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
 
 from roadhazard.access.dependencies import ReaderDep, ReporterDep
-from roadhazard.deps import DetectionServiceDep, SettingsDep
+from roadhazard.detection.dependencies import DetectionServiceDep
 from roadhazard.detection.postprocess import Thresholds
 from roadhazard.detection.schemas import (
     MAX_DET_LIMIT,
@@ -26,6 +26,7 @@ from roadhazard.detection.service import DetectionService
 from roadhazard.errors import RoadhazardError, problem_for, validate_body_fields
 from roadhazard.ratelimit import carry_rate_limit_headers, rate_limit
 from roadhazard.schemas import Problem, problem_responses
+from roadhazard.settings import SettingsDep
 from roadhazard.uploads import read_image_upload
 
 router = APIRouter(prefix="/v1", tags=["detection"])

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from roadhazard.access.dependencies import ReaderDep
-from roadhazard.deps import GeocodingServiceDep
+from roadhazard.geocoding.dependencies import GeocodingServiceDep
 from roadhazard.geocoding.schemas import (
     AddressOut,
     GeocodeResponse,

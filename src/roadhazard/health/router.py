@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from roadhazard.deps import DetectionServiceDep, ReadinessDep, VersionDep
+from roadhazard.detection.dependencies import DetectionServiceDep
+from roadhazard.health.dependencies import ReadinessDep, VersionDep
 from roadhazard.health.schemas import HealthResponse, ReadyResponse
 
 router = APIRouter(tags=["health"])

@@ -18,6 +18,7 @@ import httpx
 import structlog
 
 from roadhazard.checks import CheckResult, CheckStatus
+from roadhazard.credentials import CloudinaryCredentials
 from roadhazard.media.cloudinary_api import (
     FOLDER,
     THUMBNAIL_TRANSFORMATION,
@@ -27,7 +28,6 @@ from roadhazard.media.cloudinary_api import (
     public_id_for,
     sign,
 )
-from roadhazard.media.credentials import CloudinaryCredentials
 from roadhazard.media.service import StoredImage, sniff_content_type
 from roadhazard.resilience import (
     BreakerState,

@@ -13,12 +13,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
-from roadhazard.access.dependencies import require
-from roadhazard.access.service import Role
-from roadhazard.deps import ReportsServiceDep, SettingsDep
+from roadhazard.access.dependencies import AdminDep, ReaderDep, ReporterDep
 from roadhazard.errors import Unprocessable, validate_body_fields
 from roadhazard.inputs import GEO_MAX_LAT, UtcDatetime, image_request_body
 from roadhazard.ratelimit import client_identity, rate_limit
+from roadhazard.reports.dependencies import ReportsServiceDep
 from roadhazard.reports.images import ImageSource
 from roadhazard.reports.listing import BoundingBox, ReportQuery
 from roadhazard.reports.models import (
@@ -39,7 +38,7 @@ from roadhazard.reports.schemas import (
 from roadhazard.reports.service import ReportsService
 from roadhazard.reports.states import Action, ReportState, ReportStatus
 from roadhazard.schemas import problem_responses
-from roadhazard.settings import Settings
+from roadhazard.settings import Settings, SettingsDep
 from roadhazard.taxonomy import load_taxonomy
 from roadhazard.taxonomy.schemas import HazardType, Severity
 from roadhazard.uploads import read_image_upload
@@ -47,20 +46,20 @@ from roadhazard.uploads import read_image_upload
 read_router = APIRouter(
     prefix="/v1/reports",
     tags=["reports"],
-    dependencies=[Depends(rate_limit("reads")), Depends(require(Role.READER))],
+    dependencies=[Depends(rate_limit("reads"))],
     responses=problem_responses(401, 429),
 )
 write_router = APIRouter(
     prefix="/v1/reports",
     tags=["reports"],
-    dependencies=[Depends(rate_limit("reports")), Depends(require(Role.REPORTER))],
+    dependencies=[Depends(rate_limit("reports"))],
     responses=problem_responses(401, 403, 429),
 )
 # Changing what a report says, its state, or deleting it is the maintenance team's call.
 admin_router = APIRouter(
     prefix="/v1/reports",
     tags=["reports"],
-    dependencies=[Depends(rate_limit("reports")), Depends(require(Role.ADMIN))],
+    dependencies=[Depends(rate_limit("reports"))],
     responses=problem_responses(401, 403, 429),
 )
 
@@ -116,6 +115,7 @@ def _report_out(service: ReportsService, report: Report) -> ReportOut:
 
 @read_router.get("", response_model=ReportListOut, responses=problem_responses(400, 422))
 async def list_reports(
+    _: ReaderDep,
     service: ReportsServiceDep,
     status: ReportStatus | None = None,
     state: ReportState | None = None,
@@ -159,13 +159,13 @@ async def list_reports(
 
 # Declared before /{report_id}, which would otherwise take "stats" for an id.
 @read_router.get("/stats", response_model=ReportStatsOut)
-async def report_stats(service: ReportsServiceDep) -> ReportStatsOut:
+async def report_stats(_: ReaderDep, service: ReportsServiceDep) -> ReportStatsOut:
     """Counts by status, state, class and severity, the last 24 h, and the mean confidence."""
     return ReportStatsOut.model_validate(await service.stats(), from_attributes=True)
 
 
 @read_router.get("/{report_id}", response_model=ReportOut, responses=problem_responses(404))
-async def get_report(report_id: str, service: ReportsServiceDep) -> ReportOut:
+async def get_report(report_id: str, _: ReaderDep, service: ReportsServiceDep) -> ReportOut:
     return _report_out(service, await service.get(report_id))
 
 
@@ -184,7 +184,7 @@ def _image_response(source: ImageSource) -> Response:
 
 
 @read_router.get("/{report_id}/image", response_class=Response, responses=_IMAGE_RESPONSES)
-async def get_image(report_id: str, service: ReportsServiceDep) -> Response:
+async def get_image(report_id: str, _: ReaderDep, service: ReportsServiceDep) -> Response:
     """The frame the report was made from, as uploaded; while its upload to the image store
     is pending it is served from the queue, so it is available as soon as the report is."""
     return _image_response(await service.image(report_id, "original"))
@@ -193,7 +193,7 @@ async def get_image(report_id: str, service: ReportsServiceDep) -> Response:
 @read_router.get(
     "/{report_id}/image/annotated", response_class=Response, responses=_IMAGE_RESPONSES
 )
-async def get_annotated_image(report_id: str, service: ReportsServiceDep) -> Response:
+async def get_annotated_image(report_id: str, _: ReaderDep, service: ReportsServiceDep) -> Response:
     """The frame with the hazard's box and label drawn (JPEG)."""
     return _image_response(await service.image(report_id, "annotated"))
 
@@ -254,6 +254,7 @@ def _manual_report(image: bytes | None, fields: dict[str, Any]) -> ManualReport:
 async def create_report(
     request: Request,
     response: Response,
+    _: ReporterDep,
     service: ReportsServiceDep,
     settings: SettingsDep,
     idempotency_key: Annotated[
@@ -288,7 +289,7 @@ async def create_report(
     responses=problem_responses(400, 404, 413, 422),
 )
 async def patch_report(
-    report_id: str, patch: ReportPatchIn, service: ReportsServiceDep
+    report_id: str, _: AdminDep, patch: ReportPatchIn, service: ReportsServiceDep
 ) -> ReportOut:
     """Edits description, tags or severity; the state changes only through the actions."""
     changes = ReportChanges(
@@ -301,7 +302,7 @@ async def patch_report(
 
 
 def _action_route(action: Action) -> None:
-    async def act(report_id: str, service: ReportsServiceDep) -> ReportOut:
+    async def act(report_id: str, _: AdminDep, service: ReportsServiceDep) -> ReportOut:
         return _report_out(service, await service.act(report_id, action))
 
     act.__name__ = f"{action.value}_report"
@@ -320,7 +321,7 @@ for _action in Action:
 
 
 @admin_router.delete("/{report_id}", status_code=204, responses=problem_responses(404))
-async def delete_report(report_id: str, service: ReportsServiceDep) -> Response:
+async def delete_report(report_id: str, _: AdminDep, service: ReportsServiceDep) -> Response:
     """Deletes the report from every index, and its images."""
     await service.delete(report_id)
     return Response(status_code=204)

@@ -7,11 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response, status
 
 from roadhazard.access.dependencies import ReaderDep, ReporterDep
-from roadhazard.deps import SessionServiceDep, SettingsDep
 from roadhazard.errors import validate_body_fields
 from roadhazard.inputs import image_request_body
 from roadhazard.ratelimit import rate_limit
 from roadhazard.schemas import problem_responses
+from roadhazard.sessions.dependencies import SessionServiceDep
 from roadhazard.sessions.schemas import (
     FrameParams,
     FrameResponse,
@@ -19,6 +19,7 @@ from roadhazard.sessions.schemas import (
     SessionCreated,
     SessionStats,
 )
+from roadhazard.settings import SettingsDep
 from roadhazard.uploads import read_image_upload
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"], responses=problem_responses(401, 403))

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from roadhazard.access.dependencies import ReaderDep, ReporterDep
 from roadhazard.detection.dependencies import DetectionServiceDep
+from roadhazard.detection.engine import DetectionResult
 from roadhazard.detection.postprocess import Thresholds
 from roadhazard.detection.schemas import (
     MAX_DET_LIMIT,
@@ -27,6 +28,7 @@ from roadhazard.errors import RoadhazardError, problem_for, validate_body_fields
 from roadhazard.ratelimit import carry_rate_limit_headers, rate_limit
 from roadhazard.schemas import Problem, problem_responses
 from roadhazard.settings import SettingsDep
+from roadhazard.taxonomy.schemas import HazardType
 from roadhazard.uploads import read_image_upload
 
 router = APIRouter(prefix="/v1", tags=["detection"])
@@ -74,6 +76,11 @@ def _params(fields: dict[str, Any], service: DetectionService) -> DetectParams:
     return params.for_model(service.card.num_classes)
 
 
+def _hazards(service: DetectionService, result: DetectionResult) -> list[HazardType]:
+    """The taxonomy class of each detection, for its response."""
+    return [service.hazard_for(d.class_id) for d in result.detections]
+
+
 def _elapsed_ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000
 
@@ -105,7 +112,7 @@ async def detect(
     thresholds = _params(upload.fields, service).thresholds(service.default_thresholds)
     result = await service.detect(upload.single(), thresholds)
     total_ms = _elapsed_ms(started)
-    body = DetectResponse.build(result, card, service.hazard_for, total_ms)
+    body = DetectResponse.build(result, card, _hazards(service, result), total_ms)
     # Serialized once here: FastAPI would validate and encode the model a second time, and on
     # a two-core machine that Python work on the event loop competes with inference.
     answer = Response(
@@ -171,7 +178,7 @@ async def _detect_one(
         return BatchItemOut(
             index=index,
             result=DetectResponse.build(
-                result, service.card, service.hazard_for, _elapsed_ms(started)
+                result, service.card, _hazards(service, result), _elapsed_ms(started)
             ),
         )
     except RoadhazardError as exc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -137,8 +137,13 @@ class DetectResponse(BaseModel):
 
     @classmethod
     def build(
-        cls, result: DetectionResult, card: ModelCard, hazards: HazardLookup, total_ms: float
+        cls,
+        result: DetectionResult,
+        card: ModelCard,
+        hazards: Sequence[HazardType],
+        total_ms: float,
     ) -> DetectResponse:
+        """`hazards`: the taxonomy class of each of `result`'s detections, in their order."""
         timings = result.timings
         return cls(
             detections=[
@@ -147,9 +152,9 @@ class DetectResponse(BaseModel):
                     class_name=d.class_name,
                     confidence=round(d.confidence, 6),
                     box=BoxOut(x1=d.box.x1, y1=d.box.y1, x2=d.box.x2, y2=d.box.y2),
-                    hazard=HazardOut.of(hazards(d.class_id)),
+                    hazard=HazardOut.of(hazard),
                 )
-                for d in result.detections
+                for d, hazard in zip(result.detections, hazards, strict=True)
             ],
             image=ImageSizeOut(width=result.width, height=result.height),
             model=ModelRef(

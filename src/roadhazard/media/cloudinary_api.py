@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Literal
 
+from roadhazard.ids import ULID_PATTERN
 from roadhazard.media.service import IMAGE_KINDS
 
 SignatureAlgorithm = Literal["sha1", "sha256"]
@@ -21,7 +22,7 @@ THUMBNAIL_TRANSFORMATION = "c_fill,g_auto,w_320,h_240"
 # `signature` is listed because it is sent but, naturally, cannot sign itself.
 _UNSIGNED_PARAMETERS = frozenset({"file", "cloud_name", "resource_type", "api_key", "signature"})
 
-_KEY = re.compile(rf"([0-9A-HJKMNP-TV-Z]{{26}})\.({'|'.join(IMAGE_KINDS)})")
+_KEY = re.compile(rf"({ULID_PATTERN})\.({'|'.join(IMAGE_KINDS)})")
 FOLDER = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 

@@ -20,6 +20,7 @@ from PIL import ImageOps, UnidentifiedImageError
 
 from roadhazard.checks import CheckResult, CheckStatus
 from roadhazard.errors import ContentTooLarge, UnsupportedMediaType
+from roadhazard.ids import ULID_PATTERN, is_ulid
 from roadhazard.media.annotate import Annotation, draw_annotations
 from roadhazard.pixels import TooManyPixels, opened_image
 
@@ -28,8 +29,7 @@ log = structlog.get_logger(__name__)
 ImageKind = Literal["original", "annotated"]
 IMAGE_KINDS: tuple[ImageKind, ...] = ("original", "annotated")
 
-_REPORT_ID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
-_KEY = re.compile(r"[0-9A-Z]{26}\.(original|annotated)")
+_KEY = re.compile(rf"{ULID_PATTERN}\.(original|annotated)")
 
 # Magic numbers of the formats detection accepts; content types are read from the bytes, so a
 # stored image needs no metadata beside it.
@@ -66,7 +66,7 @@ class ImageStore(Protocol):
 
 def image_key(report_id: str, kind: ImageKind) -> str:
     """The only way to name an image: a validated report id and a fixed kind."""
-    if not _REPORT_ID.fullmatch(report_id) or kind not in IMAGE_KINDS:
+    if not is_ulid(report_id) or kind not in IMAGE_KINDS:
         raise ValueError(f"no image key for report {report_id!r} and kind {kind!r}")
     return f"{report_id}.{kind}"
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -24,6 +23,7 @@ from roadhazard.detection.postprocess import Thresholds
 from roadhazard.detection.schemas import BoxOut, ImageSizeOut
 from roadhazard.detection.service import DetectionService
 from roadhazard.errors import Conflict, NotFound, Unprocessable
+from roadhazard.ids import is_ulid, new_ulid
 from roadhazard.redis.keys import class_token
 from roadhazard.reports.service import GeoPoint, ReportsService, Sighting, new_report_id
 from roadhazard.sessions.schemas import (
@@ -32,7 +32,6 @@ from roadhazard.sessions.schemas import (
     HazardRef,
     SessionCreate,
     SessionCreated,
-    SessionSource,
     SessionState,
     SessionStats,
     SessionTracking,
@@ -49,7 +48,6 @@ from roadhazard.taxonomy.schemas import HazardType
 
 log = structlog.get_logger(__name__)
 
-_SESSION_ID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
 # Redis geo indexes stop short of the poles (Web Mercator); no road is beyond them anyway.
 GEO_LAT_LIMIT = 85.05112878
 # A camera clock a little ahead of ours is normal; one far ahead would stretch the stats.
@@ -60,7 +58,7 @@ Clock = Callable[[], datetime]
 
 def new_session_id() -> str:
     """A ULID, like report ids: sessions sort by when they started."""
-    return new_report_id()
+    return new_ulid()
 
 
 def _utc_now() -> datetime:
@@ -264,33 +262,15 @@ class SessionService:
         return self._detection.default_thresholds.overridden(conf=session.conf, iou=session.iou)
 
     def _stats(self, record: SessionRecord) -> SessionStats:
+        """The record as stored, with its capture span and the thresholds its frames get."""
         thresholds = self._thresholds(record)
-        duration = (
-            (record.last_frame_at - record.first_frame_at).total_seconds()
-            if record.first_frame_at and record.last_frame_at
-            else 0.0
-        )
-        return SessionStats(
-            id=record.id,
-            source=SessionSource(record.source),
-            device=record.device,
-            state=SessionState(record.state),
-            started_at=record.started_at,
-            ended_at=record.ended_at,
-            last_activity_at=record.last_activity_at,
-            frames=record.frames,
-            detections=record.detections,
-            hazards=record.hazards,
-            hazards_by_class=record.hazards_by_class,
-            first_frame_at=record.first_frame_at,
-            last_frame_at=record.last_frame_at,
-            duration_s=round(duration, 3),
-            settings=SessionTracking(
-                conf=thresholds.conf,
-                iou=thresholds.iou,
-                track_window_s=record.track_window_s,
-                track_radius_m=record.track_radius_m,
-            ),
+        effective = replace(record, conf=thresholds.conf, iou=thresholds.iou)
+        return SessionStats.model_validate(
+            {
+                **vars(record),
+                "duration_s": round(record.capture_s, 3),
+                "settings": SessionTracking.model_validate(effective, from_attributes=True),
+            }
         )
 
 
@@ -306,7 +286,7 @@ def _visible_to(caller: Principal, record: SessionRecord) -> SessionRecord:
 
 def _checked_id(session_id: str) -> str:
     # Anything that is not a ULID cannot name a session, and must never reach a Redis key.
-    if not _SESSION_ID.fullmatch(session_id):
+    if not is_ulid(session_id):
         raise NotFound(f"No session {session_id[:64]!r}; session ids are 26-character ULIDs.")
     return session_id
 

@@ -50,6 +50,13 @@ class SessionRecord:
     # The key id of the reporter that opened it; None when no key did (open access).
     owner: str | None = None
 
+    @property
+    def capture_s(self) -> float:
+        """Capture time from the first frame to the last; 0 before two frames."""
+        if self.first_frame_at is None or self.last_frame_at is None:
+            return 0.0
+        return (self.last_frame_at - self.first_frame_at).total_seconds()
+
 
 @dataclass(frozen=True)
 class NewSession:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -181,3 +182,19 @@ def test_checkpoint_round_trip_resumes_exactly(tmp_path: Path) -> None:
     assert ema2.updates == 1
     for name, value in model.state_dict().items():
         assert torch.equal(value, model2.state_dict()[name]), name
+
+
+def test_prefetched_batches_keep_their_order_and_pass_errors_on() -> None:
+    from tools.train.data import Batch, prefetched
+
+    def batches(fail_after: int | None) -> Iterator[Batch]:
+        for index in range(5):
+            if index == fail_after:
+                raise ValueError("cannot decode image x.jpg")
+            yield Batch(*(torch.full((1,), float(index)) for _ in range(5)))
+
+    assert [int(b.images.item()) for b in prefetched(batches(None))] == [0, 1, 2, 3, 4]
+    stream = prefetched(batches(3))
+    assert [int(next(stream).images.item()) for _ in range(3)] == [0, 1, 2]
+    with pytest.raises(ValueError, match=r"x\.jpg"):
+        next(stream)

@@ -8,6 +8,8 @@ remembers its source dataset, whose label mask says which classes its labels cov
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -217,3 +219,29 @@ def train_batches(
         indices = [int(i) for i in order[start : start + batch_size]]
         sources = [augmenter.items[i].source for i in indices]
         yield collate([augmenter.sample(i) for i in indices], source_masks[sources])
+
+
+def prefetched(batches: Iterator[Batch], depth: int = 2) -> Iterator[Batch]:
+    """Builds the next batches in a background thread while the network trains on this one.
+
+    Augmentation is NumPy and OpenCV, which release the GIL, so with one intra-op thread for
+    the network the two cores stay busy, and a busy machine no longer stalls the network's
+    thread barriers.
+    """
+    finished = object()
+    ready: queue.Queue[object] = queue.Queue(maxsize=depth)
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                ready.put(batch)
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            ready.put(exc)
+        ready.put(finished)
+
+    threading.Thread(target=produce, name="batch-prefetch", daemon=True).start()
+    while (item := ready.get()) is not finished:
+        if isinstance(item, Exception):
+            raise item
+        assert isinstance(item, Batch)
+        yield item

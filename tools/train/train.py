@@ -18,7 +18,7 @@ import torch
 from tools.synth.scene import CLASS_NAMES
 from tools.train.checkpoint import EMA, Architecture, Progress, architecture_of, load, restore
 from tools.train.checkpoint import save as save_checkpoint
-from tools.train.data import Augmenter, Batch, epoch_order, train_batches
+from tools.train.data import Augmenter, Batch, epoch_order, prefetched, train_batches
 from tools.train.loss import detection_loss
 from tools.train.model import DEFAULT_DEPTHS, Detector, make_anchors
 from tools.train.progress import ProgressBar, log
@@ -60,7 +60,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--depths", type=_ints, default=DEFAULT_DEPTHS)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--threads", type=int, default=1, help="intra-op threads (batches are built beside)"
+    )
     parser.add_argument("--no-export", action="store_true", help="stop after training")
     parser.add_argument("--fp32", action="store_true", help="no bf16 autocast")
     args = parser.parse_args(argv)
@@ -122,9 +124,9 @@ class Trainer:
         last_save = time.monotonic()
         while self.fraction_done(self.progress.elapsed_s) < 1.0:
             self.progress.epoch += 1
-            for batch in train_batches(
-                self.augmenter, epoch_order(self.factors, self.rng), self.masks, self.args.batch
-            ):
+            order = epoch_order(self.factors, self.rng)
+            batches = train_batches(self.augmenter, order, self.masks, self.args.batch)
+            for batch in prefetched(batches):
                 self.progress.elapsed_s = time.monotonic() - session_start
                 done = self.fraction_done(self.progress.elapsed_s)
                 if done >= 1.0:

@@ -32,6 +32,7 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check $(PY_SOURCES)
 	$(BIN)/mypy --strict src
 	$(BIN)/mypy --strict bench/detect_throughput.py bench/throughput bench/loadtest
+	$(BIN)/lint-imports
 
 format: $(DEV_STAMP)
 	$(BIN)/ruff check --fix $(PY_SOURCES)

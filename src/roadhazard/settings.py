@@ -20,7 +20,7 @@ from redis.asyncio.connection import parse_url
 
 from roadhazard import __version__
 from roadhazard.credentials import CloudinaryCredentials
-from roadhazard.edge.proxies import check_trusted_proxies
+from roadhazard.proxies import check_trusted_proxies
 
 BUNDLED_MODEL = Path(__file__).parent / "models" / "roadhazard-demo.onnx"
 

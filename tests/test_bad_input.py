@@ -193,7 +193,9 @@ async def test_a_non_finite_report_accuracy_is_refused(client: httpx.AsyncClient
     assert assert_problem(response, 422)["errors"][0]["loc"] == ["body", "accuracy_m"]
 
 
-@pytest.mark.parametrize("body", [{"iou": False}, {"conf": "0.5"}, {"max_det": 2.0}])
+@pytest.mark.parametrize(
+    "body", [{"iou": False}, {"conf": "0.5"}, {"max_det": 2.5}, {"max_det": "2"}, {"max_det": True}]
+)
 async def test_json_numbers_are_strict(client: httpx.AsyncClient, body: dict[str, Any]) -> None:
     image = base64.b64encode(JPEG).decode()
     response = await client.post("/v1/detect", json={"image": image, **body})
@@ -204,13 +206,16 @@ async def test_json_integers_are_numbers_and_form_text_is_parsed(
     client: httpx.AsyncClient,
 ) -> None:
     image = base64.b64encode(JPEG).decode()
-    as_json = await client.post("/v1/detect", json={"image": image, "iou": 1, "conf": 0})
+    # JSON Schema's `integer` counts 1.0 as one, and so does the service.
+    as_json = await client.post(
+        "/v1/detect", json={"image": image, "iou": 1, "conf": 0, "max_det": 1.0}
+    )
     as_form = await client.post(
         "/v1/detect",
         files={"image": ("road.jpg", JPEG, "image/jpeg")},
-        data={"iou": "1", "conf": "0.0", "max_det": "2"},
+        data={"iou": "1", "conf": "0.0", "max_det": "2.0"},
     )
-    assert as_json.status_code == 200, as_json.text
+    assert len(as_json.json()["detections"]) == 1, as_json.text
     assert len(as_form.json()["detections"]) == 2
 
 
@@ -232,6 +237,75 @@ async def test_a_report_or_frame_beyond_the_geo_index_is_422(
 async def test_a_since_that_cannot_be_converted_to_utc_is_422(client: httpx.AsyncClient) -> None:
     response = await client.get("/v1/reports", params={"since": "0001-01-01T00:00:00+14:00"})
     assert assert_problem(response, 422)["errors"][0]["loc"] == ["query", "since"]
+
+
+@pytest.mark.parametrize("name", ["since", "until"])
+@pytest.mark.parametrize("value", ["0.5", "1714564800", "2024-05-01"])
+async def test_a_time_filter_is_iso_8601_with_a_timezone(
+    client: httpx.AsyncClient, name: str, value: str
+) -> None:
+    # Lax pydantic would read a bare number as a Unix timestamp.
+    response = await client.get("/v1/reports", params={name: value})
+    assert assert_problem(response, 422)["errors"][0]["loc"] == ["query", name]
+
+
+async def test_a_json_capture_time_is_text(client: httpx.AsyncClient, session_id: str) -> None:
+    image = base64.b64encode(JPEG).decode()
+    response = await client.post(
+        f"/v1/sessions/{session_id}/frames", json={"image": image, "captured_at": 1714564800}
+    )
+    assert assert_problem(response, 422)["errors"][0]["loc"] == ["body", "captured_at"]
+
+
+@pytest.mark.parametrize("position", [{"lat": None, "lon": 4.0}, {"lat": 52.0, "lon": None}])
+async def test_a_coordinate_beside_a_null_one_is_422(
+    client: httpx.AsyncClient, session_id: str, position: dict[str, Any]
+) -> None:
+    image = base64.b64encode(JPEG).decode()
+    report = await client.post("/v1/reports", json={"service_code": "D40", **position})
+    frame = await client.post(
+        f"/v1/sessions/{session_id}/frames", json={"image": image, **position}
+    )
+    for response in (report, frame):
+        assert "lat and lon" in assert_problem(response, 422)["errors"][0]["msg"]
+
+
+async def test_null_coordinates_are_coordinates_not_sent(
+    client: httpx.AsyncClient, session_id: str
+) -> None:
+    image = base64.b64encode(JPEG).decode()
+    nulls = {"lat": None, "lon": None}
+    report = await client.post("/v1/reports", json={"service_code": "D40", "image": None, **nulls})
+    frame = await client.post(
+        f"/v1/sessions/{session_id}/frames", json={"image": image, "accuracy_m": None, **nulls}
+    )
+    assert report.status_code == 201, report.text
+    assert (report.json()["lat"], report.json()["images"]["original"]) == (None, None)
+    assert frame.status_code == 200, frame.text
+
+
+@pytest.mark.parametrize("tags", ["{}", '["a"]', "a,,b", "a\tb"])
+async def test_a_structure_flattened_into_the_tags_field_is_no_tag(
+    client: httpx.AsyncClient, tags: str
+) -> None:
+    response = await client.post(
+        "/v1/reports",
+        data={"service_code": "D40", "tags": tags},
+        files={"image": ("road.jpg", JPEG, "image/jpeg")},
+    )
+    assert assert_problem(response, 422)["errors"][0]["loc"][:2] == ["body", "tags"]
+
+
+@pytest.mark.parametrize("tag", [" a", "a ", "a,b", "{}", "x" * 51])
+async def test_a_json_tag_is_kept_as_sent_or_refused(client: httpx.AsyncClient, tag: str) -> None:
+    response = await client.post("/v1/reports", json={"service_code": "D40", "tags": [tag]})
+    assert assert_problem(response, 422)["errors"][0]["loc"][:2] == ["body", "tags"]
+
+
+async def test_an_empty_file_refuses_the_whole_batch(client: httpx.AsyncClient) -> None:
+    files = [("images", ("a.jpg", JPEG, "image/jpeg")), ("images", ("b.jpg", b"", "image/jpeg"))]
+    response = await client.post("/v1/detect/batch", files=files)
+    assert "empty" in assert_problem(response, 400)["detail"]
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 import structlog
 from fastapi import FastAPI
@@ -15,6 +16,7 @@ from roadhazard import __version__
 from roadhazard.access.service import AccessPolicy
 from roadhazard.apidocs.router import install_docs
 from roadhazard.configuration import load_settings
+from roadhazard.detection.router import document_batch_limit
 from roadhazard.detection.router import router as detection_router
 from roadhazard.detection.service import DetectorLoader
 from roadhazard.edge.header_limits import HeaderLimitMiddleware, HeaderLimits
@@ -93,6 +95,7 @@ def create_app(settings: Settings, *, detector_loader: DetectorLoader | None = N
     app.include_router(metrics_router)
     if settings.docs_enabled:
         install_docs(app)
+    _document_settings(app, settings)
     app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_request_bytes)
     app.add_middleware(HeaderLimitMiddleware, limits=_header_limits(settings))
     app.add_middleware(RequestIdMiddleware)
@@ -100,6 +103,21 @@ def create_app(settings: Settings, *, detector_loader: DetectorLoader | None = N
     # Outermost, so its timings and status classes include every other layer's answer.
     app.add_middleware(MetricsMiddleware)
     return app
+
+
+def _document_settings(app: FastAPI, settings: Settings) -> None:
+    """The API document states this deployment's limits, once, when it is first generated."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        fresh = app.openapi_schema is None
+        document = generate()  # FastAPI caches it in app.openapi_schema
+        if fresh:
+            document_batch_limit(document, settings.batch_max_images)
+        return document
+
+    # FastAPI's documented way to change the generated document.
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _header_limits(settings: Settings) -> HeaderLimits:

@@ -17,6 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from roadhazard.edge.security_headers import SECURITY_HEADER_FIELDS
 from roadhazard.inputs import FormFields, form_values
 from roadhazard.request_context import REQUEST_ID_HEADER, request_id_of
 
@@ -255,7 +256,8 @@ def _path_pattern(template: str) -> re.Pattern[str]:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    # Starlette calls this outside our middleware, so the request id is bound here explicitly.
+    # Starlette calls this outside our middleware, so the request id is bound here explicitly,
+    # and the answer carries the security headers itself.
     log.error(
         "unhandled_exception",
         path=request.url.path,
@@ -267,6 +269,7 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
         500,
         problem="internal-error",
         detail="An unexpected error occurred. Quote the request id when reporting it.",
+        headers=SECURITY_HEADER_FIELDS,
     )
 
 

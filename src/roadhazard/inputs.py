@@ -5,16 +5,29 @@ would take them as 0 and 0.5), although a JSON integer is a fine float. Infinity
 refused everywhere: nothing a client measures is infinite, and a NaN passes every `ge`/`le`
 bound unnoticed. Form fields are text, so `form_values` parses the ones a model declares as
 numbers or lists before the strict model sees them.
+
+Times are RFC 3339 text (ISO 8601 with a timezone), as the document's `date-time` says: lax
+pydantic would also read a number ("0.5", or a JSON 0) as a Unix timestamp.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AllowInfNan, AwareDatetime, BaseModel, Field, Strict
+from pydantic import (
+    AfterValidator,
+    AllowInfNan,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    Strict,
+)
 
 # Redis geo indexes (GEOADD, GEOSEARCH) take latitudes only within the Web Mercator limit;
 # beyond it Redis answers an error, so every latitude that reaches one is bounded by this.
@@ -28,11 +41,36 @@ def _in_utc(moment: datetime) -> datetime:
         raise ValueError("the time cannot be expressed in UTC") from None
 
 
+# JSON Schema's `date-time` (RFC 3339 section 5.6); T and Z may be lower case there.
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def _rfc3339_text(value: Any) -> Any:
+    if isinstance(value, datetime):  # built in Python, not sent
+        return value
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError(
+            "expected an ISO 8601 date-time with a timezone, e.g. 2024-05-01T12:00:00Z"
+        )
+    return value
+
+
+def _whole_float(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 Number = Annotated[float, Strict(), AllowInfNan(False)]
 # An instant with a timezone, converted to UTC as it is read: every later comparison and
 # timestamp then works, and an instant beyond what Python represents in UTC is a 422.
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_in_utc)]
 Integer = Annotated[int, Strict()]
+# JSON Schema counts 1.0 as an integer, so the document's `integer` admits it (true and "1" stay
+# refused). It goes after an Integer's bounds, Annotated[Integer, Field(ge=1), WHOLE_FLOATS_TOO]:
+# before them, pydantic would document the bounds as unknown keywords ("ge"), not "minimum".
+WHOLE_FLOATS_TOO = BeforeValidator(_whole_float)
 Latitude = Annotated[Number, Field(ge=-GEO_MAX_LAT, le=GEO_MAX_LAT)]
 Longitude = Annotated[Number, Field(ge=-180, le=180)]
 
@@ -55,8 +93,10 @@ def _parsed(types: tuple[str, ...], value: Any) -> Any:
     if not isinstance(value, str):
         return value
     if "array" in types:
-        # An empty part stays "", which validation refuses: "1,,2" is no list of ids.
-        return [_scalar(types, part.strip()) for part in value.split(",")]
+        # An empty part stays "", which validation refuses: "1,,2" is no list of ids. Spaces
+        # around a comma are part of the separator ("one, two"); other whitespace is not, as
+        # the documented form patterns say.
+        return [_scalar(types, part.strip(" ")) for part in value.split(",")]
     return _scalar(types, value)
 
 
@@ -65,12 +105,19 @@ def _scalar(types: tuple[str, ...], text: Any) -> Any:
         return text
     try:
         if "integer" in types:
-            return int(text)
+            return _integer(text)
         if "number" in types:
             return float(text)
     except ValueError:
         pass
     return text
+
+
+def _integer(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)  # "5.0", which Integer takes as 5; "5.5" it refuses
 
 
 @functools.cache
@@ -90,17 +137,57 @@ def _types(schema: Mapping[str, Any]) -> list[str]:
     return found
 
 
-def image_request_body(fields: dict[str, Any], *, image_required: bool) -> dict[str, Any]:
+@dataclass(frozen=True)
+class NumbersTogether:
+    """Numbers that mean something only together, as lat and lon: all of `names` are sent, or
+    none of them nor any of `needing_them`. A model's validator refuses the rest with a 422;
+    this says the same in the document, for a JSON body and for a form."""
+
+    names: tuple[str, ...]
+    needing_them: tuple[str, ...] = ()
+
+    def json_rule(self) -> dict[str, Any]:
+        """For a model's json_schema_extra. Not `dependentRequired`: to the model a JSON null is
+        a field not sent, to `dependentRequired` it is one given, so `"lat": null, "lon": 4`
+        would be schema-valid and refused."""
+        absent = {name: {"type": "null"} for name in (*self.names, *self.needing_them)}
+        both = {name: {"type": "number"} for name in self.names}
+        return {
+            "anyOf": [{"required": list(self.names), "properties": both}, {"properties": absent}]
+        }
+
+    def form_rule(self) -> dict[str, Any]:
+        """A form has no null, so which fields are present is the whole rule; schemathesis also
+        cannot cover an `anyOf` beside a file field."""
+        needs = {name: [other for other in self.names if other != name] for name in self.names}
+        needs.update({name: list(self.names) for name in self.needing_them})
+        return {"dependentRequired": needs}
+
+
+def image_request_body(
+    fields: dict[str, Any],
+    *,
+    image_required: bool,
+    together: NumbersTogether | None = None,
+    form_fields: Mapping[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """The OpenAPI request body of a handler that reads the body itself: the JSON schema of
     its other `fields` (a model's schema) with `image` as base64, or the same fields as a
     multipart form beside an `image` file. Form fields keep their types and bounds (a client
-    sends them as text), without the null a form cannot send."""
+    sends them as text), without the null a form cannot send, and `together` as a form's rule.
+    `form_fields` documents a form field that differs from its JSON key (a list sent as one
+    comma-separated text)."""
     required = [*fields.get("required", []), *(["image"] if image_required else [])]
     properties = fields["properties"]
     image = {"type": "string", "minLength": 1}
+    base64_image = {**image, "description": "base64 or a data URL"}
     json_schema = {
         **fields,
-        "properties": {"image": {**image, "description": "base64 or a data URL"}, **properties},
+        # As for the other fields, a JSON null is an image not sent (uploads.read_image_upload).
+        "properties": {
+            "image": base64_image if image_required else _or_null(base64_image),
+            **properties,
+        },
         "required": required,
     }
     form_schema = {
@@ -109,9 +196,10 @@ def image_request_body(fields: dict[str, Any], *, image_required: bool) -> dict[
         "properties": {
             "image": {**image, "format": "binary"},
             **{name: _not_null(schema) for name, schema in properties.items()},
+            **(form_fields or {}),
         },
         "additionalProperties": False,
-        **{key: fields[key] for key in ("dependentRequired",) if key in fields},
+        **(together.form_rule() if together else {}),
     }
     return {
         "requestBody": {
@@ -122,6 +210,10 @@ def image_request_body(fields: dict[str, Any], *, image_required: bool) -> dict[
             },
         }
     }
+
+
+def _or_null(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
 
 
 def _not_null(schema: dict[str, Any]) -> dict[str, Any]:

@@ -92,7 +92,7 @@ async def _read_multipart(
             if isinstance(value, UploadFile):
                 if name != field_name:
                     raise BadRequest(f"Unexpected file field '{name}'; use '{field_name}'.")
-                images.append(_checked(await value.read(max_image_bytes + 1), max_image_bytes))
+                images.append(await _file_content(value, field_name, max_image_bytes))
             elif name == field_name:
                 raise BadRequest(f"The '{field_name}' field must be a file upload.")
             else:
@@ -102,6 +102,17 @@ async def _read_multipart(
     return ImageUpload(
         images, FormFields({k: v[0] if len(v) == 1 else v for k, v in fields.items()})
     )
+
+
+async def _file_content(
+    file: UploadFile, field_name: str, max_image_bytes: int
+) -> bytes | RoadhazardError:
+    data = await file.read(max_image_bytes + 1)
+    # An empty file is refused with the request, as the document's minLength says (and as an
+    # empty base64 string is): it is a broken client, not one bad image of a batch.
+    if not data:
+        raise BadRequest(f"A file in the '{field_name}' field is empty.")
+    return _checked(data, max_image_bytes)
 
 
 async def _read_json(

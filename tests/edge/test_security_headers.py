@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from roadhazard.lifespan import AppState
 from tests.factories import jpeg, png
@@ -41,6 +42,27 @@ async def test_success_error_and_problem_answers_carry_the_headers(
     for answer in answers:
         assert_security_headers(answer)
         assert answer.headers["content-security-policy"].startswith("default-src 'none'")
+
+
+async def test_the_500_of_an_unexpected_crash_carries_the_headers(raw_model: Path) -> None:
+    # Starlette sends this answer from its outermost middleware, outside ours.
+    def add_crashing_route(app: FastAPI) -> None:
+        async def crash() -> None:
+            raise RuntimeError("unexpected")
+
+        app.add_api_route("/crash", crash)
+
+    settings = make_settings(model_path=raw_model)
+    async with running_app(settings, wait_loaded=False, configure=add_crashing_route) as running:
+        client, _ = running
+        answer = await client.get("/crash", headers={"X-Request-ID": "crash-1"})
+
+    assert answer.status_code == 500
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["request_id"] == answer.headers["x-request-id"] == "crash-1"
+    assert_security_headers(answer)
+    assert answer.headers["content-security-policy"].startswith("default-src 'none'")
+    assert answer.headers["x-frame-options"] == "DENY"
 
 
 @pytest.mark.parametrize(("image", "content_type"), [(jpeg(), "image/jpeg"), (png(), "image/png")])

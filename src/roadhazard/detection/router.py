@@ -59,12 +59,22 @@ def _image_request_body(field: str, many: bool, json_model: type[BaseModel]) -> 
                         "type": "object",
                         "required": [field],
                         "properties": multipart_fields,
+                        # DetectParams forbids other fields, as the JSON body's schema says.
+                        "additionalProperties": False,
                     }
                 },
                 "application/json": {"schema": json_model.model_json_schema()},
             },
         }
     }
+
+
+def document_batch_limit(document: dict[str, Any], max_images: int) -> None:
+    """Writes the configured batch size (`batch_max_images`) into the API document as the
+    `images` lists' maxItems: the route's schema is declared before any settings exist."""
+    content = document["paths"]["/v1/detect/batch"]["post"]["requestBody"]["content"]
+    for media_type in ("application/json", "multipart/form-data"):
+        content[media_type]["schema"]["properties"]["images"]["maxItems"] = max_images
 
 
 # Ids of at most four digits (MAX_CLASS_ID), as the form field sends them.

@@ -11,7 +11,7 @@ from roadhazard.detection.confidence import ConfSource, DefaultConfidence
 from roadhazard.detection.engine import DetectionResult, ModelCard
 from roadhazard.detection.postprocess import Thresholds
 from roadhazard.errors import Unprocessable
-from roadhazard.inputs import Integer, Number
+from roadhazard.inputs import WHOLE_FLOATS_TOO, Integer, Number
 from roadhazard.schemas import Problem
 from roadhazard.taxonomy.schemas import HazardType
 
@@ -19,7 +19,7 @@ MAX_DET_LIMIT = 1000
 # A bound for the document and for validation before the model is asked: ids are compared
 # with numpy int64 arrays, and no detection model has ten thousand classes.
 MAX_CLASS_ID = 9999
-ClassId = Annotated[Integer, Field(ge=0, le=MAX_CLASS_ID)]
+ClassId = Annotated[Integer, Field(ge=0, le=MAX_CLASS_ID), WHOLE_FLOATS_TOO]
 MAX_CLASS_IDS = 1000  # ids in one request's `classes`
 
 
@@ -30,7 +30,7 @@ class DetectParams(BaseModel):
 
     conf: Number | None = Field(default=None, ge=0.0, le=1.0, description="Minimum confidence.")
     iou: Number | None = Field(default=None, ge=0.0, le=1.0, description="NMS IoU threshold.")
-    max_det: Integer | None = Field(default=None, ge=1, le=MAX_DET_LIMIT)
+    max_det: Annotated[Integer, Field(ge=1, le=MAX_DET_LIMIT), WHOLE_FLOATS_TOO] | None = None
     classes: list[ClassId] | None = Field(
         default=None,
         max_length=MAX_CLASS_IDS,

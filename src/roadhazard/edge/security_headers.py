@@ -18,6 +18,11 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-frame-options", b"DENY"),
     (b"content-security-policy", API_CONTENT_SECURITY_POLICY.encode()),
 )
+# The same, for the one answer sent outside this middleware: Starlette's ServerErrorMiddleware,
+# outermost, sends the 500 of an unexpected exception itself (errors._unexpected_error).
+SECURITY_HEADER_FIELDS: dict[str, str] = {
+    name.decode(): value.decode() for name, value in SECURITY_HEADERS
+}
 
 
 class SecurityHeadersMiddleware:

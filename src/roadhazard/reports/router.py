@@ -29,6 +29,8 @@ from roadhazard.reports.models import (
 )
 from roadhazard.reports.schemas import (
     LIST_LIMIT_MAX,
+    POSITION,
+    TAGS_FORM_FIELD,
     ManualReportIn,
     ReportListOut,
     ReportOut,
@@ -202,7 +204,9 @@ def _manual_request_body() -> dict[str, Any]:
     """Documents both ways of filing a report, since the handler reads the body itself."""
     fields = ManualReportIn.model_json_schema(ref_template="#/components/schemas/{model}")
     fields.pop("$defs", None)  # Severity: a component of the document already (ReportOut)
-    return image_request_body(fields, image_required=False)
+    return image_request_body(
+        fields, image_required=False, together=POSITION, form_fields={"tags": TAGS_FORM_FIELD}
+    )
 
 
 async def _manual_input(

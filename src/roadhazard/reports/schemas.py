@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -15,14 +15,30 @@ from pydantic import (
 )
 
 from roadhazard.geocoding.schemas import AddressOut
-from roadhazard.inputs import Latitude, Longitude, Number
+from roadhazard.inputs import Latitude, Longitude, Number, NumbersTogether
 from roadhazard.reports.models import ImageStatus, ImageUrls, Report
 from roadhazard.reports.states import ReportState, ReportStatus
 from roadhazard.taxonomy import load_taxonomy
 from roadhazard.taxonomy.schemas import Severity
 
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+# A tag is a short label, kept as sent: 1 to 50 characters, no whitespace at either end, no
+# comma (a form sends tags as "a,b"), no JSON brackets or quotes (so a structure flattened into
+# a form field, "{}" or '["a"]', is refused rather than kept as a tag), no control characters.
+_TAG_INNER = r'[^,{}\[\]"\\\x00-\x1f\x7f]'
+_TAG_EDGE = r'[^\s,{}\[\]"\\\x00-\x1f\x7f]'
+_TAG = f"{_TAG_EDGE}({_TAG_INNER}{{0,48}}{_TAG_EDGE})?"
+TAG_PATTERN = f"^{_TAG}$"
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=50, pattern=TAG_PATTERN)]
 MAX_TAGS = 20
+# In a form the list is one text field, "pothole, school zone" (inputs.form_values splits it;
+# spaces around a comma are ignored). Documented as a string with this pattern, not as an array:
+# a form field cannot tell the string "a" from the list ["a"], so an array would call "a" a
+# wrong type that the service cannot see.
+TAGS_FORM_FIELD: dict[str, Any] = {
+    "type": "string",
+    "pattern": f"^ *{_TAG}( *, *{_TAG}){{0,{MAX_TAGS - 1}}} *$",
+    "description": "Comma-separated tags, e.g. 'school zone, lane 2'.",
+}
 MAX_DESCRIPTION = 2000
 LIST_LIMIT_MAX = 200
 
@@ -169,13 +185,14 @@ class ReportStatsOut(BaseModel):
     mean_confidence: float | None
 
 
+# The document's version of ManualReportIn._both_coordinates.
+POSITION = NumbersTogether(("lat", "lon"))
+
+
 class ManualReportIn(BaseModel):
     """A report filed by hand, as JSON fields or form fields beside an optional `image`."""
 
-    # The document's version of _both_coordinates.
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"dependentRequired": {"lat": ["lon"], "lon": ["lat"]}}
-    )
+    model_config = ConfigDict(extra="forbid", json_schema_extra=POSITION.json_rule())
 
     service_code: str = Field(
         min_length=1,

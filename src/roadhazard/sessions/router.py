@@ -13,6 +13,7 @@ from roadhazard.ratelimit import rate_limit
 from roadhazard.schemas import problem_responses
 from roadhazard.sessions.dependencies import SessionServiceDep
 from roadhazard.sessions.schemas import (
+    POSITION,
     FrameParams,
     FrameResponse,
     SessionCreate,
@@ -27,7 +28,8 @@ router = APIRouter(prefix="/v1/sessions", tags=["sessions"], responses=problem_r
 
 def _frame_request_body() -> dict[str, Any]:
     """Documents both ways of sending a frame, since the handler reads the body itself."""
-    return image_request_body(FrameParams.model_json_schema(), image_required=True)
+    fields = FrameParams.model_json_schema()
+    return image_request_body(fields, image_required=True, together=POSITION)
 
 
 def _frame_params(fields: dict[str, Any]) -> FrameParams:

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from roadhazard.detection.schemas import BoxOut, ImageSizeOut
-from roadhazard.inputs import Latitude, Longitude, Number, UtcDatetime
+from roadhazard.inputs import Latitude, Longitude, Number, NumbersTogether, UtcDatetime
 
 DEVICE_MAX_LENGTH = 128
 # The document's version of _position_is_whole.
-TOGETHER: dict[str, Any] = {"lat": ["lon"], "lon": ["lat"], "accuracy_m": ["lat", "lon"]}
+POSITION = NumbersTogether(("lat", "lon"), needing_them=("accuracy_m",))
 
 
 class SessionSource(enum.StrEnum):
@@ -52,7 +51,7 @@ class SessionCreate(BaseModel):
 class FrameParams(BaseModel):
     """A frame's metadata, sent as form fields beside the image or as JSON keys."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"dependentRequired": TOGETHER})
+    model_config = ConfigDict(extra="forbid", json_schema_extra=POSITION.json_rule())
 
     # Tracks live in a Redis geo index, which ends at ±GEO_MAX_LAT.
     lat: Latitude | None = None

@@ -20,7 +20,7 @@ from roadhazard.detection.router import document_batch_limit
 from roadhazard.detection.router import router as detection_router
 from roadhazard.detection.service import DetectorLoader
 from roadhazard.edge.header_limits import HeaderLimitMiddleware, HeaderLimits
-from roadhazard.edge.security_headers import SecurityHeadersMiddleware
+from roadhazard.edge.security_headers import SECURITY_HEADER_FIELDS, SecurityHeadersMiddleware
 from roadhazard.errors import install_error_handlers
 from roadhazard.geocoding.router import router as geocoding_router
 from roadhazard.health.router import router as health_router
@@ -86,7 +86,9 @@ def create_app(settings: Settings, *, detector_loader: DetectorLoader | None = N
         redoc_url=None,
         openapi_url=None,
     )
-    install_error_handlers(app, retry_after_s=settings.retry_after_s)
+    install_error_handlers(
+        app, retry_after_s=settings.retry_after_s, crash_headers=SECURITY_HEADER_FIELDS
+    )
     app.include_router(health_router)
     app.include_router(detection_router)
     app.include_router(reports_router)

@@ -17,7 +17,6 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from roadhazard.edge.security_headers import SECURITY_HEADER_FIELDS
 from roadhazard.inputs import FormFields, form_values
 from roadhazard.request_context import REQUEST_ID_HEADER, request_id_of
 
@@ -255,22 +254,26 @@ def _path_pattern(template: str) -> re.Pattern[str]:
     return re.compile("[^/]+".join(re.escape(part) for part in re.split(r"\{[^/{}]+\}", template)))
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    # Starlette calls this outside our middleware, so the request id is bound here explicitly,
-    # and the answer carries the security headers itself.
-    log.error(
-        "unhandled_exception",
-        path=request.url.path,
-        request_id=request_id_of(request.scope),
-        exc_info=exc,
-    )
-    return problem_response(
-        request,
-        500,
-        problem="internal-error",
-        detail="An unexpected error occurred. Quote the request id when reporting it.",
-        headers=SECURITY_HEADER_FIELDS,
-    )
+def _unexpected_error(headers: Mapping[str, str]) -> ExceptionHandler:
+    """Starlette calls this outside our middleware, so the request id is bound here explicitly,
+    and the answer carries `headers` (the security headers) itself."""
+
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        log.error(
+            "unhandled_exception",
+            path=request.url.path,
+            request_id=request_id_of(request.scope),
+            exc_info=exc,
+        )
+        return problem_response(
+            request,
+            500,
+            problem="internal-error",
+            detail="An unexpected error occurred. Quote the request id when reporting it.",
+            headers=dict(headers),
+        )
+
+    return handle
 
 
 def _store_unavailable(retry_after_s: int) -> ExceptionHandler:
@@ -297,11 +300,15 @@ def _store_unavailable(retry_after_s: int) -> ExceptionHandler:
     return handle
 
 
-def install_error_handlers(app: FastAPI, *, retry_after_s: int = 1) -> None:
+def install_error_handlers(
+    app: FastAPI, *, retry_after_s: int = 1, crash_headers: Mapping[str, str] | None = None
+) -> None:
+    """`crash_headers`: what the 500 of an unexpected exception must carry that the middleware
+    adds to every other answer (it is sent from outside the middleware)."""
     app.add_exception_handler(RoadhazardError, _domain_error)
     store_unavailable = _store_unavailable(retry_after_s)
     app.add_exception_handler(RedisConnectionError, store_unavailable)
     app.add_exception_handler(RedisTimeoutError, store_unavailable)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected_error)
+    app.add_exception_handler(Exception, _unexpected_error(crash_headers or {}))

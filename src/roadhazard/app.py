@@ -7,6 +7,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
 from typing import Any
 
 import structlog
@@ -48,39 +49,11 @@ def create_app(settings: Settings, *, detector_loader: DetectorLoader | None = N
     # Built now, so that a bad ROADHAZARD_API_KEYS stops create_app, not the first request.
     access_policy = AccessPolicy.from_settings(settings)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        monitor = LoopLagMonitor(warn_after_s=settings.loop_lag_warn_ms / 1000)
-        monitor.start()
-        async with AsyncExitStack() as stack:
-            redis = await stack.enter_async_context(open_redis_for(settings))
-            state = await open_state(
-                settings, access_policy, detector_loader or model_loader(settings), redis
-            )
-            state.install(app.state)
-            announcer = ShutdownAnnouncer(
-                settings.shutdown_announce_s,
-                settings.shutdown_drain_s,
-                state.readiness.mark_shutting_down,
-            )
-            announcer.install()
-            _log_started(state)
-            try:
-                yield
-            finally:
-                await close_state(state, drain_s=announcer.seconds_left())
-                announcer.uninstall()
-            # Leaving the stack closes the Redis pool, then stops an embedded server.
-        await monitor.aclose()
-        log.info("service_stopped")
-        mark_process_dead(os.getpid())
-        await asyncio.to_thread(write_logs_directly)
-
     app = FastAPI(
         title="Roadhazard",
         version=__version__,
         description="Road hazard detection and de-duplicated hazard reports.",
-        lifespan=lifespan,
+        lifespan=partial(run_lifespan, settings, access_policy, detector_loader),
         # Served by apidocs instead: guarded like other reads, and without a CDN.
         docs_url=None,
         redoc_url=None,
@@ -105,6 +78,41 @@ def create_app(settings: Settings, *, detector_loader: DetectorLoader | None = N
     # Outermost, so its timings and status classes include every other layer's answer.
     app.add_middleware(MetricsMiddleware)
     return app
+
+
+@asynccontextmanager
+async def run_lifespan(
+    settings: Settings,
+    access_policy: AccessPolicy,
+    detector_loader: DetectorLoader | None,
+    app: FastAPI,
+) -> AsyncIterator[None]:
+    """Builds the AppState and keeps it on app.state while the app serves; closes it after."""
+    monitor = LoopLagMonitor(warn_after_s=settings.loop_lag_warn_ms / 1000)
+    monitor.start()
+    async with AsyncExitStack() as stack:
+        redis = await stack.enter_async_context(open_redis_for(settings))
+        state = await open_state(
+            settings, access_policy, detector_loader or model_loader(settings), redis
+        )
+        state.install(app.state)
+        announcer = ShutdownAnnouncer(
+            settings.shutdown_announce_s,
+            settings.shutdown_drain_s,
+            state.readiness.mark_shutting_down,
+        )
+        announcer.install()
+        _log_started(state)
+        try:
+            yield
+        finally:
+            await close_state(state, drain_s=announcer.seconds_left())
+            announcer.uninstall()
+        # Leaving the stack closes the Redis pool, then stops an embedded server.
+    await monitor.aclose()
+    log.info("service_stopped")
+    mark_process_dead(os.getpid())
+    await asyncio.to_thread(write_logs_directly)
 
 
 def _document_settings(app: FastAPI, settings: Settings) -> None:

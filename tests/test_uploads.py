@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from roadhazard import uploads
+from roadhazard.uploads import body as uploads
 from tests.harness import make_settings, running_app
 
 

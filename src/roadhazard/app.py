@@ -20,9 +20,10 @@ from roadhazard.configuration import load_settings
 from roadhazard.detection.router import document_batch_limit
 from roadhazard.detection.router import router as detection_router
 from roadhazard.detection.service import DetectorLoader
+from roadhazard.edge.body_size import BodySizeLimitMiddleware
 from roadhazard.edge.header_limits import HeaderLimitMiddleware, HeaderLimits
 from roadhazard.edge.security_headers import SECURITY_HEADER_FIELDS, SecurityHeadersMiddleware
-from roadhazard.errors import install_error_handlers
+from roadhazard.error_handlers import install_error_handlers
 from roadhazard.geocoding.router import router as geocoding_router
 from roadhazard.health.router import router as health_router
 from roadhazard.lifespan import AppState, close_state, model_loader, open_redis_for, open_state
@@ -36,7 +37,6 @@ from roadhazard.request_context import RequestIdMiddleware
 from roadhazard.sessions.router import router as sessions_router
 from roadhazard.settings import Settings
 from roadhazard.shutdown import ShutdownAnnouncer
-from roadhazard.uploads import BodySizeLimitMiddleware
 
 log = structlog.get_logger(__name__)
 

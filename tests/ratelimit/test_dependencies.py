@@ -8,7 +8,7 @@ from fastapi import Depends, FastAPI, Response
 from redis.asyncio import Redis
 
 from roadhazard.access.service import AccessPolicy
-from roadhazard.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
+from roadhazard.error_handlers import PROBLEM_MEDIA_TYPE, install_error_handlers
 from roadhazard.ratelimit import DetectRateLimit, RateLimiter, ReadsRateLimit, rate_limit
 from roadhazard.request_context import REQUEST_ID_HEADER, RequestIdMiddleware
 

@@ -4,69 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel
 
 from roadhazard.access.dependencies import ReaderDep, ReporterDep
 from roadhazard.detection.dependencies import DetectionServiceDep
 from roadhazard.detection.engine import DetectionResult
 from roadhazard.detection.postprocess import Thresholds
 from roadhazard.detection.schemas import (
-    MAX_DET_LIMIT,
+    CLASSES_FORM_FIELD,
     BatchItemOut,
     BatchResponse,
-    DetectBatchJsonRequest,
-    DetectJsonRequest,
     DetectParams,
     DetectResponse,
     ModelInfoResponse,
 )
 from roadhazard.detection.service import DetectionService
-from roadhazard.errors import RoadhazardError, problem_for, validate_body_fields
+from roadhazard.error_handlers import problem_for
+from roadhazard.errors import RoadhazardError
 from roadhazard.ratelimit import carry_rate_limit_headers, rate_limit
 from roadhazard.schemas import Problem, problem_responses
-from roadhazard.settings import SettingsDep
 from roadhazard.taxonomy.schemas import HazardType
-from roadhazard.uploads import read_image_upload
+from roadhazard.uploads import ImageUpload, Upload
 
 router = APIRouter(prefix="/v1", tags=["detection"])
 
 PROCESSING_TIME_HEADER = "X-Processing-Time"
-
-
-def _image_request_body(field: str, many: bool, json_model: type[BaseModel]) -> dict[str, Any]:
-    """Documents both ways of sending images, since the handler reads the body itself."""
-    file_schema: dict[str, Any] = {"type": "string", "format": "binary", "minLength": 1}
-    multipart_fields: dict[str, Any] = {
-        field: {"type": "array", "items": file_schema, "minItems": 1} if many else file_schema,
-        "conf": {"type": "number", "minimum": 0, "maximum": 1},
-        "iou": {"type": "number", "minimum": 0, "maximum": 1},
-        "max_det": {"type": "integer", "minimum": 1, "maximum": MAX_DET_LIMIT},
-        "classes": {
-            "type": "string",
-            "pattern": CLASS_LIST_PATTERN,
-            "description": "Comma-separated class ids, e.g. 0,3.",
-        },
-    }
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": [field],
-                        "properties": multipart_fields,
-                        # DetectParams forbids other fields, as the JSON body's schema says.
-                        "additionalProperties": False,
-                    }
-                },
-                "application/json": {"schema": json_model.model_json_schema()},
-            },
-        }
-    }
 
 
 def document_batch_limit(document: dict[str, Any], max_images: int) -> None:
@@ -77,13 +41,29 @@ def document_batch_limit(document: dict[str, Any], max_images: int) -> None:
         content[media_type]["schema"]["properties"]["images"]["maxItems"] = max_images
 
 
-# Ids of at most four digits (MAX_CLASS_ID), as the form field sends them.
-CLASS_LIST_PATTERN = r"^\s*[0-9]{1,4}\s*(,\s*[0-9]{1,4}\s*)*$"
+DETECT_UPLOAD = ImageUpload(
+    "image",
+    DetectParams,
+    invalid_detail="The detection parameters are invalid.",
+    form_fields={"classes": CLASSES_FORM_FIELD},
+)
+DETECT_BATCH_UPLOAD = ImageUpload(
+    "images",
+    DetectParams,
+    invalid_detail="The detection parameters are invalid.",
+    many=True,
+    form_fields={"classes": CLASSES_FORM_FIELD},
+)
 
 
-def _params(fields: dict[str, Any], service: DetectionService) -> DetectParams:
-    params = validate_body_fields(DetectParams, fields, "The detection parameters are invalid.")
-    return params.for_model(service.card.num_classes)
+async def _warm_service(service: DetectionServiceDep) -> DetectionService:
+    """The detection service once its model is loaded: while it warms, a 503 answers before a
+    large body is read."""
+    service.card  # noqa: B018 - raises ServiceUnavailable while the model loads
+    return service
+
+
+WarmDetectionServiceDep = Annotated[DetectionService, Depends(_warm_service)]
 
 
 def _hazards(service: DetectionService, result: DetectionResult) -> list[HazardType]:
@@ -100,27 +80,20 @@ def _elapsed_ms(started: float) -> float:
     response_model=DetectResponse,
     responses=problem_responses(400, 401, 403, 413, 415, 422, 429, 503),
     dependencies=[Depends(rate_limit("detect"))],
-    openapi_extra=_image_request_body("image", False, DetectJsonRequest),
+    openapi_extra=DETECT_UPLOAD.openapi_extra,
 )
 async def detect(
-    request: Request,
     response: Response,
-    service: DetectionServiceDep,
-    settings: SettingsDep,
     _: ReporterDep,
+    service: WarmDetectionServiceDep,
+    upload: Annotated[Upload[DetectParams], Depends(DETECT_UPLOAD)],
 ) -> Response:
     """Detects hazards in one image sent as a multipart file or as base64 JSON."""
     started = time.perf_counter()
     card = service.card
-    upload = await read_image_upload(
-        request,
-        field_name="image",
-        many=False,
-        max_images=1,
-        max_image_bytes=settings.max_image_bytes,
-    )
-    thresholds = _params(upload.fields, service).thresholds(service.default_thresholds)
-    result = await service.detect(upload.single(), thresholds)
+    params = upload.params.for_model(card.num_classes)
+    thresholds = params.thresholds(service.default_thresholds)
+    result = await service.detect(upload.image, thresholds)
     total_ms = _elapsed_ms(started)
     body = DetectResponse.build(result, card, _hazards(service, result), total_ms)
     # Serialized once here: FastAPI would validate and encode the model a second time, and on
@@ -138,26 +111,19 @@ async def detect(
     response_model=BatchResponse,
     responses=problem_responses(400, 401, 403, 413, 415, 422, 429, 503),
     dependencies=[Depends(rate_limit("detect"))],
-    openapi_extra=_image_request_body("images", True, DetectBatchJsonRequest),
+    openapi_extra=DETECT_BATCH_UPLOAD.openapi_extra,
 )
 async def detect_batch(
     request: Request,
     response: Response,
-    service: DetectionServiceDep,
-    settings: SettingsDep,
     _: ReporterDep,
+    service: WarmDetectionServiceDep,
+    upload: Annotated[Upload[DetectParams], Depends(DETECT_BATCH_UPLOAD)],
 ) -> BatchResponse:
     """Detects in up to `batch_max_images` images; each gets its own result or error."""
     started = time.perf_counter()
-    service.card  # noqa: B018 - answers 503 before reading a large body while the model warms
-    upload = await read_image_upload(
-        request,
-        field_name="images",
-        many=True,
-        max_images=settings.batch_max_images,
-        max_image_bytes=settings.max_image_bytes,
-    )
-    thresholds = _params(upload.fields, service).thresholds(service.default_thresholds)
+    params = upload.params.for_model(service.card.num_classes)
+    thresholds = params.thresholds(service.default_thresholds)
     # One batch may use every worker but must not flood the shared queue on its own.
     gate = asyncio.Semaphore(service.pool.concurrency)
     items = await asyncio.gather(

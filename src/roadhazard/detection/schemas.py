@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,6 +21,13 @@ MAX_DET_LIMIT = 1000
 MAX_CLASS_ID = 9999
 ClassId = Annotated[Integer, Field(ge=0, le=MAX_CLASS_ID), WHOLE_FLOATS_TOO]
 MAX_CLASS_IDS = 1000  # ids in one request's `classes`
+# In a form, `classes` is one text field of ids of at most four digits (MAX_CLASS_ID), "0,3"
+# (inputs.form_values splits it).
+CLASSES_FORM_FIELD: dict[str, Any] = {
+    "type": "string",
+    "pattern": r"^\s*[0-9]{1,4}\s*(,\s*[0-9]{1,4}\s*)*$",
+    "description": "Comma-separated class ids, e.g. 0,3.",
+}
 
 
 class DetectParams(BaseModel):
@@ -58,19 +65,6 @@ class DetectParams(BaseModel):
         return defaults.overridden(
             conf=self.conf, iou=self.iou, max_det=self.max_det, classes=self.classes
         )
-
-
-Base64Image = Annotated[str, Field(min_length=1, description="base64 or a data URL")]
-
-
-class DetectJsonRequest(DetectParams):
-    image: Base64Image = Field(description="The image as base64 or a data URL.")
-
-
-class DetectBatchJsonRequest(DetectParams):
-    images: list[Base64Image] = Field(
-        min_length=1, description="Images as base64 strings or data URLs."
-    )
 
 
 class BoxOut(BaseModel):

@@ -17,7 +17,7 @@ from http import HTTPStatus
 from fastapi import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from roadhazard.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE, problem_response
+from roadhazard.error_handlers import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE, problem_response
 
 STATUS = 431
 PROBLEM = "request-header-fields-too-large"

@@ -19,7 +19,8 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"content-security-policy", API_CONTENT_SECURITY_POLICY.encode()),
 )
 # The same, for the one answer sent outside this middleware: Starlette's ServerErrorMiddleware,
-# outermost, sends the 500 of an unexpected exception itself (errors.install_error_handlers).
+# outermost, sends the 500 of an unexpected exception itself
+# (error_handlers.install_error_handlers).
 SECURITY_HEADER_FIELDS: dict[str, str] = {
     name.decode(): value.decode() for name, value in SECURITY_HEADERS
 }

@@ -14,8 +14,8 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from roadhazard.access.dependencies import AdminDep, ReaderDep, ReporterDep
-from roadhazard.errors import Unprocessable, validate_body_fields
-from roadhazard.inputs import GEO_MAX_LAT, UtcDatetime, image_request_body
+from roadhazard.errors import Unprocessable
+from roadhazard.inputs import GEO_MAX_LAT, UtcDatetime
 from roadhazard.ratelimit import client_identity, rate_limit
 from roadhazard.reports.dependencies import ReportsServiceDep
 from roadhazard.reports.images import ImageSource
@@ -40,10 +40,9 @@ from roadhazard.reports.schemas import (
 from roadhazard.reports.service import ReportsService
 from roadhazard.reports.states import Action, ReportState, ReportStatus
 from roadhazard.schemas import problem_responses
-from roadhazard.settings import Settings, SettingsDep
 from roadhazard.taxonomy import load_taxonomy
 from roadhazard.taxonomy.schemas import HazardType, Severity
-from roadhazard.uploads import read_image_upload
+from roadhazard.uploads import ImageUpload, Upload
 
 read_router = APIRouter(
     prefix="/v1/reports",
@@ -200,32 +199,19 @@ async def get_annotated_image(report_id: str, _: ReaderDep, service: ReportsServ
     return _image_response(await service.image(report_id, "annotated"))
 
 
-def _manual_request_body() -> dict[str, Any]:
-    """Documents both ways of filing a report, since the handler reads the body itself."""
-    fields = ManualReportIn.model_json_schema(ref_template="#/components/schemas/{model}")
-    fields.pop("$defs", None)  # Severity: a component of the document already (ReportOut)
-    return image_request_body(
-        fields, image_required=False, together=POSITION, form_fields={"tags": TAGS_FORM_FIELD}
-    )
+MANUAL_REPORT_UPLOAD = ImageUpload(
+    IMAGE_FIELD,
+    ManualReportIn,
+    invalid_detail="The report is invalid.",
+    image_required=False,
+    together=POSITION,
+    form_fields={"tags": TAGS_FORM_FIELD},
+)
 
 
-async def _manual_input(
-    request: Request, settings: Settings
-) -> tuple[bytes | None, dict[str, Any]]:
-    """The optional image and the other fields, from JSON or multipart."""
-    upload = await read_image_upload(
-        request,
-        field_name=IMAGE_FIELD,
-        many=False,
-        max_images=1,
-        max_image_bytes=settings.max_image_bytes,
-        required=False,
-    )
-    return (upload.single() if upload.items else None), upload.fields
-
-
-def _manual_report(image: bytes | None, fields: dict[str, Any]) -> ManualReport:
-    data = validate_body_fields(ManualReportIn, fields, "The report is invalid.")
+def _manual_report(upload: Upload[ManualReportIn]) -> ManualReport:
+    image = upload.image_if_sent
+    data = upload.params
     taxonomy = load_taxonomy()
     hazard = taxonomy.match(data.service_code)
     if hazard is None:
@@ -253,14 +239,14 @@ def _manual_report(image: bytes | None, fields: dict[str, Any]) -> ManualReport:
     status_code=201,
     response_model=ReportOut,
     responses=problem_responses(400, 409, 413, 415, 422),
-    openapi_extra=_manual_request_body(),
+    openapi_extra=MANUAL_REPORT_UPLOAD.openapi_extra,
 )
 async def create_report(
     request: Request,
     response: Response,
     _: ReporterDep,
     service: ReportsServiceDep,
-    settings: SettingsDep,
+    upload: Annotated[Upload[ManualReportIn], Depends(MANUAL_REPORT_UPLOAD)],
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
     ] = None,
@@ -271,8 +257,7 @@ async def create_report(
     with another payload is refused (422), and one still in progress answers 409. A key is
     the caller's own (its API key, else its address): another caller's equal key is another.
     """
-    image, fields = await _manual_input(request, settings)
-    draft = _manual_report(image, fields)
+    draft = _manual_report(upload)
     filed = await service.create_manual(
         draft,
         idempotency_key=(

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Response, status
 
 from roadhazard.access.dependencies import ReaderDep, ReporterDep
-from roadhazard.errors import validate_body_fields
-from roadhazard.inputs import image_request_body
 from roadhazard.ratelimit import rate_limit
 from roadhazard.schemas import problem_responses
 from roadhazard.sessions.dependencies import SessionServiceDep
@@ -20,20 +18,14 @@ from roadhazard.sessions.schemas import (
     SessionCreated,
     SessionStats,
 )
-from roadhazard.settings import SettingsDep
-from roadhazard.uploads import read_image_upload
+from roadhazard.uploads import ImageUpload, Upload
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"], responses=problem_responses(401, 403))
 
 
-def _frame_request_body() -> dict[str, Any]:
-    """Documents both ways of sending a frame, since the handler reads the body itself."""
-    fields = FrameParams.model_json_schema()
-    return image_request_body(fields, image_required=True, together=POSITION)
-
-
-def _frame_params(fields: dict[str, Any]) -> FrameParams:
-    return validate_body_fields(FrameParams, fields, "The frame's parameters are invalid.")
+FRAME_UPLOAD = ImageUpload(
+    "image", FrameParams, invalid_detail="The frame's parameters are invalid.", together=POSITION
+)
 
 
 @router.post(
@@ -60,25 +52,17 @@ async def start_session(
     response_model=FrameResponse,
     responses=problem_responses(400, 404, 409, 413, 415, 422, 429, 503),
     dependencies=[Depends(rate_limit("frames"))],
-    openapi_extra=_frame_request_body(),
+    openapi_extra=FRAME_UPLOAD.openapi_extra,
 )
 async def send_frame(
     session_id: str,
-    request: Request,
     service: SessionServiceDep,
-    settings: SettingsDep,
     caller: ReporterDep,
+    upload: Annotated[Upload[FrameParams], Depends(FRAME_UPLOAD)],
 ) -> FrameResponse:
     """Detects hazards in one frame and says which hazard report each detection belongs to."""
-    upload = await read_image_upload(
-        request,
-        field_name="image",
-        many=False,
-        max_images=1,
-        max_image_bytes=settings.max_image_bytes,
-    )
-    params = _frame_params(upload.fields)
-    return await service.process_frame(session_id, upload.single(), params, caller)
+    params = upload.params
+    return await service.process_frame(session_id, upload.image, params, caller)
 
 
 @router.get(

@@ -1,4 +1,5 @@
-"""Reading images from requests: multipart files or base64 in JSON, within byte limits.
+"""Reading a request body that carries images: multipart files or base64 in JSON, within byte
+limits, and the other fields as sent.
 
 Detection, session frames and manual reports all take an image the same two ways, so the
 parsing and its error mapping live here once.
@@ -14,10 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from roadhazard.errors import BadRequest, ContentTooLarge, RoadhazardError, UnsupportedMediaType
 from roadhazard.inputs import FormFields
@@ -30,7 +29,7 @@ MAX_JSON_TOKENS = 10_000
 
 
 @dataclass
-class ImageUpload:
+class ImageBody:
     """The images of one request in order, each read or refused, and its other fields as sent.
 
     A refused image (too large, bad base64) is kept as its error, so a batch can answer per
@@ -40,14 +39,8 @@ class ImageUpload:
     items: list[bytes | RoadhazardError]
     fields: dict[str, Any] = field(default_factory=dict)
 
-    def single(self) -> bytes:
-        item = self.items[0]
-        if isinstance(item, RoadhazardError):
-            raise item
-        return item
 
-
-async def read_image_upload(
+async def read_image_body(
     request: Request,
     *,
     field_name: str,
@@ -55,7 +48,7 @@ async def read_image_upload(
     max_images: int,
     max_image_bytes: int,
     required: bool = True,
-) -> ImageUpload:
+) -> ImageBody:
     """Reads the image(s) and the other fields; `required=False` allows a body without one."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
@@ -80,7 +73,7 @@ async def read_image_upload(
 
 async def _read_multipart(
     request: Request, field_name: str, max_images: int, max_image_bytes: int
-) -> ImageUpload:
+) -> ImageBody:
     try:
         form = await request.form(max_files=max_images + 1, max_fields=100)
     except MultiPartException as exc:
@@ -99,9 +92,7 @@ async def _read_multipart(
                 fields.setdefault(name, []).append(value)
     finally:
         await form.close()
-    return ImageUpload(
-        images, FormFields({k: v[0] if len(v) == 1 else v for k, v in fields.items()})
-    )
+    return ImageBody(images, FormFields({k: v[0] if len(v) == 1 else v for k, v in fields.items()}))
 
 
 async def _file_content(
@@ -117,7 +108,7 @@ async def _file_content(
 
 async def _read_json(
     request: Request, field_name: str, many: bool, max_image_bytes: int
-) -> ImageUpload:
+) -> ImageBody:
     raw = await request.body()
     if not raw:
         raise BadRequest("The request body is empty; send an image.")
@@ -128,20 +119,20 @@ async def _read_json(
     return await asyncio.to_thread(_json_upload, raw, field_name, many, max_image_bytes)
 
 
-def _json_upload(raw: bytes, field_name: str, many: bool, max_image_bytes: int) -> ImageUpload:
+def _json_upload(raw: bytes, field_name: str, many: bool, max_image_bytes: int) -> ImageBody:
     _check_json_token_count(raw)
     body = parse_json_body(raw)
     if not isinstance(body, dict):
         raise BadRequest("The JSON body must be an object.")
     value = body.pop(field_name, None)
     if value is None:
-        return ImageUpload([], body)
+        return ImageBody([], body)
     encoded = value if many else [value]
     # An empty string is refused with the request, as the document's minLength says.
     if not isinstance(encoded, list) or not all(isinstance(v, str) and v for v in encoded):
         shape = "a list of base64 strings" if many else "a non-empty base64 string or data URL"
         raise BadRequest(f"'{field_name}' must be {shape}.")
-    return ImageUpload([_decoded_or_refused(v, max_image_bytes) for v in encoded], body)
+    return ImageBody([_decoded_or_refused(v, max_image_bytes) for v in encoded], body)
 
 
 def _check_json_token_count(raw: bytes) -> None:
@@ -207,55 +198,3 @@ def _within_limit(data: bytes, max_image_bytes: int) -> bytes:
 
 def _too_large(max_image_bytes: int) -> ContentTooLarge:
     return ContentTooLarge(f"An image may have at most {max_image_bytes} bytes.")
-
-
-class BodyTooLarge(HTTPException):
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"The request body exceeds {limit} bytes.")
-
-
-class BodySizeLimitMiddleware:
-    """Stops reading a request body past `limit` bytes, whatever Content-Length claims.
-
-    It raises an HTTPException so FastAPI's own body parsing passes it through as a 413
-    instead of turning it into a 400.
-    """
-
-    def __init__(self, app: ASGIApp, *, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise BodyTooLarge(self.limit)
-            return message
-
-        declared = _content_length(scope)
-        if declared is not None and declared > self.limit:
-
-            async def refuse() -> Message:
-                raise BodyTooLarge(self.limit)
-
-            await self.app(scope, refuse, send)
-            return
-        await self.app(scope, limited_receive, send)
-
-
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", []):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None

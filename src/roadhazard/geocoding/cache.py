@@ -1,7 +1,7 @@
 """Redis for the geocoder: a cache of answers, and one request slot per interval for all workers.
 
 Both are helpers to a lookup, never a reason for one to fail: a cache that cannot be read is a
-miss, and a rate limiter that cannot reach Redis falls back to spacing this process alone.
+miss, and a provider throttle that cannot reach Redis falls back to spacing this process alone.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ _DEFER_SLOT = LuaScript("roadhazard.geocoding", "defer_slot.lua")
 MAX_DEFER_S = 3600.0
 
 
-class RateLimiter:
+class ProviderThrottle:
     """At most one request per `interval_s` to the provider, across every worker process.
 
     Without Redis each process spaces its own requests `fallback_interval_s` apart (the interval

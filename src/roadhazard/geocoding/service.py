@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 
 from roadhazard.checks import CheckResult, CheckStatus
 from roadhazard.geocoding import cache as geocache
-from roadhazard.geocoding.cache import GeocodeCache, RateLimiter, SlotUnavailable
+from roadhazard.geocoding.cache import GeocodeCache, ProviderThrottle, SlotUnavailable
 from roadhazard.geocoding.errors import GeocoderUnavailable
 from roadhazard.geocoding.nominatim import NominatimClient
 from roadhazard.geocoding.offline import OfflineGeocoder, PlaceIndex, load_geonames
@@ -63,7 +63,7 @@ class GeocodingService:
         nominatim: NominatimClient | None,
         offline: OfflineGeocoder | None,
         cache: GeocodeCache,
-        limiter: RateLimiter,
+        throttle: ProviderThrottle,
         breaker: CircuitBreaker,
         policy: RetryPolicy,
         language: str | None,
@@ -74,7 +74,7 @@ class GeocodingService:
         self._nominatim = nominatim
         self._offline = offline
         self._cache = cache
-        self._limiter = limiter
+        self._throttle = throttle
         self._breaker = breaker
         self._policy = policy
         self._language = language
@@ -112,7 +112,7 @@ class GeocodingService:
             nominatim=nominatim,
             offline=offline,
             cache=GeocodeCache(redis, ttl_s=settings.geocoder_cache_ttl_s),
-            limiter=RateLimiter(
+            throttle=ProviderThrottle(
                 redis,
                 interval_s=interval,
                 fallback_interval_s=interval * settings.workers,
@@ -214,12 +214,12 @@ class GeocodingService:
         deadline = self._clock() + (self._max_wait_s if max_wait_s is None else max_wait_s)
 
         async def attempt() -> T:
-            await self._limiter.acquire(max(0.0, deadline - self._clock()))
+            await self._throttle.acquire(max(0.0, deadline - self._clock()))
             try:
                 return await request()
             except TransientError as exc:
                 if exc.retry_after_s:  # the provider asked us to back off: all workers do
-                    await self._limiter.defer(exc.retry_after_s)
+                    await self._throttle.defer(exc.retry_after_s)
                 raise
 
         try:

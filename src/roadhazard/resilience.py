@@ -1,9 +1,12 @@
 """Calling a fallible HTTP service: timeouts, retries with backoff and jitter, a circuit breaker.
 
 The Cloudinary store and the Nominatim geocoder share this. What counts as transient (worth a
-retry) is decided once, here: a timeout, a refused or dropped connection, a 5xx, a 408, a 429
-and Cloudinary's 420 (their `Retry-After` is honoured). Any other 4xx is permanent: retrying
-cannot help.
+retry) is decided once, here (`send`): a timeout, a refused or dropped connection, a 5xx, a
+408, a 429 and Cloudinary's 420 (their `Retry-After` is honoured). Any other 4xx is permanent:
+retrying cannot help.
+
+The retry loop is tenacity's; which failures it retries (`_worth_retrying`) and how long it
+waits (`RetryPolicy`'s full jitter, or the server's Retry-After) are decided here.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from typing import Any, TypeVar
 
 import httpx
 import structlog
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity.wait import wait_base
 
 log = structlog.get_logger(__name__)
 
@@ -144,6 +149,29 @@ _rng = random.Random()
 _TRANSIENT_STATUSES = frozenset({408, 420, 429})
 
 
+def _worth_retrying(exc: BaseException, policy: RetryPolicy) -> bool:
+    """Whether a failed call is tried again: a transient failure whose Retry-After (if any)
+    the policy sleeps through. A longer Retry-After goes up with the error, so a background
+    worker can come back later instead of holding a request open."""
+    return (
+        isinstance(exc, TransientError) and (exc.retry_after_s or 0.0) <= policy.max_retry_after_s
+    )
+
+
+class _PolicyWait(wait_base):
+    """Tenacity's wait before each retry: the server's Retry-After when it gave one, else the
+    policy's full-jitter backoff."""
+
+    def __init__(self, policy: RetryPolicy, rng: random.Random) -> None:
+        self._policy = policy
+        self._rng = rng
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        failure = retry_state.outcome.exception() if retry_state.outcome else None
+        retry_after_s = failure.retry_after_s if isinstance(failure, DependencyError) else None
+        return self._policy.delay_s(retry_state.attempt_number - 1, retry_after_s, self._rng)
+
+
 async def call_with_retries(
     operation: Callable[[], Awaitable[T]],
     *,
@@ -154,32 +182,43 @@ async def call_with_retries(
 ) -> T:
     """Runs `operation` under the breaker, retrying transient failures per `policy`.
 
-    A Retry-After longer than the policy allows is not slept through: the error goes up with
-    it, so a background worker can come back later instead of holding a request open.
+    The breaker is asked before each attempt (tenacity's `before`), outside the attempt: its
+    CircuitOpen goes up at once, neither retried nor counted as a failure.
     """
-    for retry in range(policy.attempts):
-        breaker.before_call()
-        try:
-            result = await operation()
-        except PermanentError:
-            breaker.record_neutral()
-            raise
-        except TransientError as exc:
-            breaker.record_failure()
-            last_try = retry + 1 >= policy.attempts
-            too_long = (exc.retry_after_s or 0.0) > policy.max_retry_after_s
-            if last_try or too_long:
-                raise
-            delay = policy.delay_s(retry, exc.retry_after_s, rng)
-            log.info("dependency_retry", dependency=breaker.name, error=str(exc), delay_s=delay)
-            await sleep(delay)
-            continue
-        except BaseException:
-            breaker.record_neutral()
-            raise
-        breaker.record_success()
-        return result
-    raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def log_retry(retry_state: RetryCallState) -> None:
+        failure = retry_state.outcome.exception() if retry_state.outcome else None
+        log.info(
+            "dependency_retry",
+            dependency=breaker.name,
+            error=str(failure),
+            delay_s=retry_state.upcoming_sleep,
+        )
+
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(policy.attempts),
+        wait=_PolicyWait(policy, rng),
+        retry=retry_if_exception(lambda exc: _worth_retrying(exc, policy)),
+        before=lambda _: breaker.before_call(),
+        before_sleep=log_retry,
+        sleep=sleep,
+        reraise=True,
+    )
+    return await retrying(_attempt, operation, breaker)
+
+
+async def _attempt(operation: Callable[[], Awaitable[T]], breaker: CircuitBreaker) -> T:
+    """One call, its outcome told to the breaker."""
+    try:
+        result = await operation()
+    except TransientError:
+        breaker.record_failure()
+        raise
+    except BaseException:  # a permanent error still proves the service answers
+        breaker.record_neutral()
+        raise
+    breaker.record_success()
+    return result
 
 
 def retry_after_seconds(

@@ -7,9 +7,9 @@ import itertools
 import pytest
 from redis.asyncio import Redis
 
+from roadhazard.geocoding import keys
 from roadhazard.geocoding.schemas import Address, Place
 from roadhazard.geocoding.service import GeocoderUnavailable
-from roadhazard.redis import keys
 from tests.fakes.nominatim import FakeNominatim
 from tests.geocoding.conftest import (
     DAMRAK,

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 import pytest
 from redis.asyncio import Redis
 
-from roadhazard.ratelimit import RateDecision, RateGroup, RateLimiter
-from roadhazard.redis import create_client, keys
+from roadhazard.ratelimit import RateDecision, RateGroup, RateLimiter, keys
+from roadhazard.redis import create_client
 from roadhazard.settings import Settings
 from tests.ratelimit.conftest import START_S, Clock
 

@@ -9,7 +9,8 @@ import pytest
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from roadhazard.checks import CheckStatus
-from roadhazard.redis import create_client, keys, redact_url, redis_readiness_check
+from roadhazard.redis import create_client, redact_url, redis_readiness_check
+from roadhazard.reports import keys
 from tests.redis.conftest import HangingServer, delete_keys
 
 SECRET = "s3cret-Pa55word"

@@ -13,8 +13,7 @@ from redis.asyncio import Redis
 from roadhazard.detection.engine import Box
 from roadhazard.geocoding.schemas import Address, Place
 from roadhazard.media.service import LocalImageStore
-from roadhazard.redis import keys
-from roadhazard.reports import codec
+from roadhazard.reports import codec, keys
 from roadhazard.reports.addresses import GEOCODE_QUEUE, AddressJobs, ReportAddresses
 from roadhazard.reports.images import IMAGE_QUEUE, ImageJobs, ReportImages
 from roadhazard.reports.models import GeoPoint, Report, Sighting

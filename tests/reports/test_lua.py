@@ -8,9 +8,8 @@ from __future__ import annotations
 import re
 
 from roadhazard.inputs import GEO_MAX_LAT
-from roadhazard.redis import keys
 from roadhazard.redis.lua import LuaScript
-from roadhazard.reports import scripts
+from roadhazard.reports import keys, scripts
 from roadhazard.reports.states import OPEN_STATES, ReportState, ReportStatus
 
 PRELUDE = LuaScript("roadhazard.reports", "prelude.lua").source

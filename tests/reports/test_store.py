@@ -12,8 +12,7 @@ from roadhazard.ids import is_ulid as is_report_id
 from roadhazard.ids import new_ulid as new_report_id
 from roadhazard.ids import ulid_time_ms
 from roadhazard.media.service import LocalImageStore
-from roadhazard.redis import keys
-from roadhazard.reports import codec
+from roadhazard.reports import codec, keys
 from roadhazard.reports.service import ReportsService
 from roadhazard.reports.states import Action
 from roadhazard.reports.store import ReportStore

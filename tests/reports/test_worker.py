@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import pytest
 from redis.asyncio import Redis
 
-from roadhazard.redis import keys
+from roadhazard.reports import keys
 from roadhazard.reports.addresses import AddressJobs
 from roadhazard.reports.models import ReportChange, ReportChanges
 from roadhazard.reports.outbox import Job, Outbox

@@ -10,7 +10,7 @@ import pytest
 from redis.asyncio import Redis
 
 from roadhazard.errors import Conflict, NotFound
-from roadhazard.redis import keys
+from roadhazard.sessions import keys
 from roadhazard.sessions.store import NewSession, Observation, SessionStore, TrackDecision
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -17,8 +17,8 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from roadhazard.geocoding import keys
 from roadhazard.geocoding.schemas import Address, Place
-from roadhazard.redis import keys
 from roadhazard.redis.lua import LuaScript
 
 log = structlog.get_logger(__name__)

@@ -17,13 +17,13 @@ from redis.asyncio import Redis
 
 from roadhazard.checks import CheckResult, CheckStatus
 from roadhazard.geocoding import cache as geocache
+from roadhazard.geocoding import keys
 from roadhazard.geocoding.cache import GeocodeCache, ProviderThrottle, SlotUnavailable
 from roadhazard.geocoding.errors import GeocoderUnavailable
 from roadhazard.geocoding.nominatim import NominatimClient
 from roadhazard.geocoding.offline import OfflineGeocoder, PlaceIndex, load_geonames
 from roadhazard.geocoding.schemas import Address, Place, Provider
 from roadhazard.observability import metrics
-from roadhazard.redis import keys
 from roadhazard.resilience import (
     BreakerState,
     CircuitBreaker,

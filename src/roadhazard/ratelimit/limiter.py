@@ -22,8 +22,8 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from roadhazard.ratelimit import keys
 from roadhazard.ratelimit.script import SLIDING_WINDOW
-from roadhazard.redis import keys
 from roadhazard.settings import Settings
 
 log = structlog.get_logger(__name__)

@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Literal
 
 from roadhazard.errors import BadRequest, Unprocessable
-from roadhazard.redis import keys
+from roadhazard.reports import keys
 from roadhazard.reports.models import GeoPoint, Report
 from roadhazard.reports.states import ReportState, ReportStatus
 from roadhazard.reports.store import Position, ReportStore

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from roadhazard.detection.engine import Box
 from roadhazard.geocoding.schemas import Address
-from roadhazard.redis import keys
+from roadhazard.reports import keys
 from roadhazard.reports.states import ReportState, ReportStatus, status_of
 from roadhazard.taxonomy.schemas import HazardType, Severity
 from roadhazard.timeutil import epoch_ms

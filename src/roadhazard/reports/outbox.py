@@ -20,8 +20,7 @@ from typing import cast
 from redis.asyncio import Redis
 
 from roadhazard.checks import CheckResult, CheckStatus
-from roadhazard.redis import keys
-from roadhazard.reports import codec, scripts
+from roadhazard.reports import codec, keys, scripts
 from roadhazard.reports.models import ReportChange
 
 

@@ -3,7 +3,7 @@ the stats in one atomic step, so a crash or a lost connection never leaves a rep
 
 All keys live under the `{reports}` hash tag (one cluster slot). KEYS[1] is always the report's
 own key; the index keys depend on the report's fields, so the scripts build them from the
-prefix in ARGV[1] with the names `roadhazard.redis.keys` documents (`lua/prelude.lua`, shared by
+prefix in ARGV[1] with the names `roadhazard.reports.keys` documents (`lua/prelude.lua`, shared by
 the scripts that include it). Scripts read their time from ARGV, never from the server, so tests
 can inject a clock. Each script's file says what its KEYS, ARGV and reply are.
 """

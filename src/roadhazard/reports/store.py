@@ -1,7 +1,7 @@
 """Reports in Redis: every change goes through one of the Lua scripts in scripts.py, and
 codec.py writes and reads the report's hash.
 
-Layout (all under the `{reports}` hash tag, see `roadhazard.redis.keys`):
+Layout (all under the `{reports}` hash tag, see `roadhazard.reports.keys`):
 
 - `report:<id>`            hash, the report's fields as strings;
 - `by_time`                every report, scored by creation time in ms;
@@ -22,8 +22,7 @@ from typing import cast
 
 from redis.asyncio import Redis
 
-from roadhazard.redis import keys
-from roadhazard.reports import codec, scripts
+from roadhazard.reports import codec, keys, scripts
 from roadhazard.reports.models import IdempotencyKey, Report, ReportChange, ReportStats
 from roadhazard.reports.states import ReportState
 

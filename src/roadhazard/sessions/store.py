@@ -14,8 +14,7 @@ from typing import Any, cast
 from redis.asyncio import Redis
 
 from roadhazard.errors import Conflict, NotFound
-from roadhazard.redis import keys
-from roadhazard.sessions import scripts
+from roadhazard.sessions import keys, scripts
 
 # A frame's claims only matter while its own detections are being tracked.
 CLAIMS_TTL_S = 60

@@ -1,9 +1,9 @@
 -- Shared by every script that changes a report (each names it with `-- include: prelude.lua`).
 --
--- ARGV[1] is always the key prefix `rh:{reports}:` (roadhazard.redis.keys.REPORTS_PREFIX).
+-- ARGV[1] is always the key prefix `rh:{reports}:` (roadhazard.reports.keys.REPORTS_PREFIX).
 -- Which indexes a report belongs to is only known here, from its fields, so the index names are
 -- built from that prefix; every one shares the {reports} hash tag, so a script stays in one
--- cluster slot. tests/reports/test_lua.py pins the names against roadhazard.redis.keys, OPEN
+-- cluster slot. tests/reports/test_lua.py pins the names against roadhazard.reports.keys, OPEN
 -- against roadhazard.reports.states.OPEN_STATES and the latitude limit against GEO_MAX_LAT.
 
 local P = ARGV[1]

@@ -1,27 +1,15 @@
-"""Key builders: one prefix, hash tags that keep transactions in one cluster slot, safe ids."""
+"""Report key builders: one prefix, one hash tag for every report key and index, safe ids."""
 
 from __future__ import annotations
 
 import pytest
 from redis.crc import key_slot
 
-from roadhazard.redis import keys
+from roadhazard.reports import keys
 
 
 def slot(key: str) -> int:
     return key_slot(key.encode())
-
-
-def test_session_keys_share_one_slot_and_sessions_spread() -> None:
-    session = [
-        keys.session_meta("s-1"),
-        keys.session_tracks("s-1"),
-        keys.session_idempotency("s-1", "client retry 7"),
-    ]
-    assert session[:2] == ["rh:{session:s-1}:meta", "rh:{session:s-1}:tracks"]
-    assert {slot(k) for k in session} == {slot("rh:{session:s-1}:meta")}
-    many = {slot(keys.session_meta(f"s-{n}")) for n in range(50)}
-    assert len(many) > 1
 
 
 def test_report_keys_and_indexes_share_one_slot() -> None:
@@ -41,8 +29,6 @@ def test_report_keys_and_indexes_share_one_slot() -> None:
 
 @pytest.mark.parametrize("bad", ["", "a}b", "{x}", "a:b", "with space", "x" * 129, "é"])
 def test_ids_that_could_break_a_key_are_refused(bad: str) -> None:
-    with pytest.raises(ValueError, match="cannot be part of a Redis key"):
-        keys.session_meta(bad)
     with pytest.raises(ValueError, match="cannot be part of a Redis key"):
         keys.report(bad)
     with pytest.raises(ValueError, match="cannot be part of a Redis key"):

@@ -93,3 +93,18 @@ def test_dataset_class_unknown_to_the_model_counts_as_missed(tmp_path: Path) -> 
     (row,) = report.metrics.per_class
     assert report.class_names[row.class_id] == "speed bump"
     assert row.recall == 0.0
+
+
+def test_classes_a_dataset_never_labels_are_not_scored_on_it(tmp_path: Path) -> None:
+    """A pothole-only dataset cannot judge a crack: it is left out, not a false positive."""
+    _write_image(tmp_path / "valid" / "images" / "x.jpg", 100, 100, "0 0.5 0.5 0.5 0.5\n")
+
+    def predict(_: Path) -> list[Prediction]:
+        return [Prediction(3, 0.9, 25, 25, 75, 75), Prediction(0, 0.9, 0, 0, 10, 90)]
+
+    named = evaluate(tmp_path, predict, MODEL_NAMES, dataset_class_names=["Pothole"])
+    assert [named.class_names[row.class_id] for row in named.metrics.per_class] == ["D40"]
+    assert named.metrics.precision == 1.0
+    # Without names, ids are taken as the model's own and every prediction counts.
+    by_id = evaluate(tmp_path, predict, MODEL_NAMES)
+    assert by_id.metrics.precision == 0.0

@@ -7,6 +7,7 @@ tune only the classes that no photo set labels (manhole covers).
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import torch
@@ -16,7 +17,13 @@ from roadhazard.evaluation.thresholds import ThresholdChoice, best_f1_thresholds
 from tools.train.checkpoint import trained_detector
 from tools.train.export import export_onnx
 from tools.train.progress import log
-from tools.train.validation import TrainingData, ValidationSplit, predictions
+from tools.train.validation import (
+    TrainingData,
+    ValidationSplit,
+    add_data_arguments,
+    load_validation_data,
+    predictions,
+)
 
 
 def tuning_classes(split: ValidationSplit, splits: list[ValidationSplit]) -> set[int]:
@@ -55,3 +62,21 @@ def finalize(checkpoint: Path, data: TrainingData, export_path: Path) -> None:
     check = export_onnx(detector, arch.names, arch.imgsz, export_path, class_conf)
     size_mb = export_path.stat().st_size / 1e6
     log(f"exported {export_path} ({size_mb:.1f} MB); onnxruntime vs torch: {check}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tools.train.train import DEFAULT_DATA
+
+    parser = argparse.ArgumentParser(description="Choose thresholds and export a checkpoint.")
+    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--export", type=Path, required=True, help="the ONNX file to write")
+    add_data_arguments(parser, DEFAULT_DATA)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(2)
+    _, arch = trained_detector(args.checkpoint)
+    finalize(args.checkpoint, load_validation_data(args, arch), args.export)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

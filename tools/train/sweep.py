@@ -28,9 +28,14 @@ from tools.train.checkpoint import trained_detector
 from tools.train.export import export_onnx
 from tools.train.model import Detector
 from tools.train.progress import log
-from tools.train.sources import DatasetSpec
 from tools.train.train import DEFAULT_DATA
-from tools.train.validation import TrainingData, ValidationSplit, accumulate, load_training_data
+from tools.train.validation import (
+    TrainingData,
+    ValidationSplit,
+    accumulate,
+    add_data_arguments,
+    load_validation_data,
+)
 
 ARCHITECTURES = {
     "narrow": ((16, 24, 48, 96, 160), (1, 2, 2, 1)),
@@ -123,23 +128,14 @@ def main(argv: list[str] | None = None) -> int:
     scoring = commands.add_parser("sizes", help="one checkpoint at several input sizes")
     scoring.add_argument("--checkpoint", type=Path, required=True)
     scoring.add_argument("--sizes", type=_sizes, default=[320, 416, 480])
-    scoring.add_argument("--data", action="append", type=DatasetSpec.parse)
-    scoring.add_argument("--synth", type=Path, default=Path("runs/synth"))
+    add_data_arguments(scoring, DEFAULT_DATA)
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     if args.command == "speed":
         speed(args.sizes, args.seconds, args.cores)
         return 0
     _, arch = trained_detector(args.checkpoint)
-    options = argparse.Namespace(
-        data=args.data or [DatasetSpec.parse(t) for t in DEFAULT_DATA],
-        synth=args.synth,
-        no_synth=not (args.synth / "data.yaml").exists(),
-        synth_weight=1.0,
-        synth_count=0,
-        synth_seed=0,
-    )
-    sizes(args.checkpoint, load_training_data(options, arch), args.sizes)
+    sizes(args.checkpoint, load_validation_data(args, arch), args.sizes)
     return 0
 
 

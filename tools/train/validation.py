@@ -12,6 +12,7 @@ import dataclasses
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -140,3 +141,22 @@ def validate_all(
             "mAP50": summary.map50,
         }
     return results
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, default_data: tuple[str, ...]) -> None:
+    """The datasets of a finished run, for the tools that score or finish a checkpoint."""
+    parser.add_argument("--data", action="append", type=DatasetSpec.parse, help="a dataset")
+    parser.add_argument("--synth", type=Path, default=Path("runs/synth"))
+    parser.set_defaults(default_data=default_data)
+
+
+def load_validation_data(args: argparse.Namespace, arch: Architecture) -> TrainingData:
+    options = argparse.Namespace(
+        data=args.data or [DatasetSpec.parse(text) for text in args.default_data],
+        synth=args.synth,
+        no_synth=not (args.synth / "data.yaml").exists(),
+        synth_weight=1.0,
+        synth_count=0,
+        synth_seed=0,
+    )
+    return load_training_data(options, arch)

@@ -141,12 +141,18 @@ def accumulate_dataset(
 ) -> tuple[int, tuple[str, ...]]:
     """Adds one dataset's predictions and labels to ``accumulator``.
 
+    When the dataset's class names are known, only the model classes it names are scored:
+    a dataset that never labels manhole covers cannot tell a found cover from a false one,
+    so such predictions are left out rather than counted as false positives.
+
     Returns the image count and ``class_names`` extended by any dataset class they lack.
     """
     dataset = read_yolo_dataset(dataset_dir, split)
     known_names = dataset_class_names or dataset.class_names
+    scored: set[int] | None = None
     if known_names is not None:
         id_map, all_names = map_dataset_classes(known_names, class_names)
+        scored = set(id_map.values())
     else:
         id_map, all_names = {}, tuple(class_names)
     total = len(dataset.images)
@@ -155,7 +161,8 @@ def accumulate_dataset(
             GroundTruth(id_map.get(t.class_id, t.class_id), t.x1, t.y1, t.x2, t.y2)
             for t in image.ground_truths
         ]
-        accumulator.add(list(predict(image.path)), truths)
+        predictions = [p for p in predict(image.path) if scored is None or p.class_id in scored]
+        accumulator.add(predictions, truths)
         if on_progress is not None:
             on_progress(done, total)
     return total, all_names

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
 from roadhazard.detection.engine import Detector
 from tests.factories import REPO_ROOT
@@ -142,3 +143,28 @@ async def _timed(call: Awaitable[httpx.Response]) -> tuple[httpx.Response, float
     started = time.perf_counter()
     response = await call
     return response, time.perf_counter() - started
+
+
+async def test_the_image_store_and_geocoder_checks_answer_while_redis_is_down(
+    raw_model: Path,
+) -> None:
+    """Their backlog lives in Redis: unreadable, it is a short detail, not a failed check."""
+    settings = make_settings(
+        model_path=raw_model,
+        redis_url=f"redis://:s3cret@127.0.0.1:{unused_port()}/0",
+        redis_connect_timeout_s=0.2,
+        redis_retries=0,
+    )
+    async with running_app(settings) as (client, _):
+        with capture_logs() as logs:
+            ready = await client.get("/ready")
+
+    checks = ready.json()["checks"]
+    for name in ("image_store", "geocoder"):
+        assert checks[name]["status"] == "degraded", checks[name]
+        assert checks[name]["detail"].endswith("queue unreadable (Redis: ConnectionError)")
+        assert len(checks[name]["detail"]) < 120
+    assert ready.status_code == 503  # Redis itself is required
+    assert "s3cret" not in ready.text
+    assert "127.0.0.1" not in ready.text
+    assert [e for e in logs if e["event"] == "readiness_check_failed" or "exc_info" in e] == []

@@ -171,5 +171,8 @@ async def model_info(service: DetectionServiceDep, _: ReaderDep) -> ModelInfoRes
     """The loaded model's card: classes, input size, layout, runtime and default thresholds,
     with each class's default confidence threshold and where it comes from."""
     return ModelInfoResponse.build(
-        service.card, service.default_thresholds, service.default_confidence, service.hazard_for
+        service.card,
+        service.default_thresholds,
+        service.default_confidence,
+        service.class_hazards(),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -88,9 +88,6 @@ class HazardOut(BaseModel):
         return cls(
             code=hazard.hazard.code, name=hazard.hazard.name, severity=hazard.hazard.severity
         )
-
-
-HazardLookup = Callable[[int], HazardType]
 
 
 class DetectionOut(BaseModel):
@@ -211,11 +208,12 @@ class ConfidenceOut(BaseModel):
 
     @classmethod
     def build(
-        cls, card: ModelCard, confidence: DefaultConfidence, hazards: HazardLookup
+        cls, card: ModelCard, confidence: DefaultConfidence, hazards: Mapping[int, HazardType]
     ) -> ConfidenceOut:
+        """`hazards`: the taxonomy class of each of the card's classes, by class id."""
         rows = []
         for class_id, name in sorted(card.class_names.items()):
-            hazard = hazards(class_id).hazard
+            hazard = hazards[class_id].hazard
             conf = confidence.per_class.get(class_id, confidence.fallback)
             code = hazard.code if hazard is not None else None
             rows.append(ClassConfOut(class_id=class_id, name=name, hazard_code=code, conf=conf))
@@ -241,8 +239,9 @@ class ModelInfoResponse(BaseModel):
         card: ModelCard,
         defaults: Thresholds,
         confidence: DefaultConfidence,
-        hazards: HazardLookup,
+        hazards: Mapping[int, HazardType],
     ) -> ModelInfoResponse:
+        """`hazards`: the taxonomy class of each of the card's classes, by class id."""
         return cls(
             name=card.name,
             sha256=card.sha256,
@@ -253,7 +252,7 @@ class ModelInfoResponse(BaseModel):
             dynamic_input=card.dynamic_input,
             input_dtype=card.input_dtype,
             classes=[
-                ClassOut(id=i, name=n, hazard=HazardOut.of(hazards(i)))
+                ClassOut(id=i, name=n, hazard=HazardOut.of(hazards[i]))
                 for i, n in sorted(card.class_names.items())
             ],
             default_thresholds=ThresholdsOut(

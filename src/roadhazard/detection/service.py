@@ -140,6 +140,10 @@ class DetectionService:
             return HazardType(model_name=self._ready_detector().class_name(class_id), hazard=None)
         return hazard
 
+    def class_hazards(self) -> dict[int, HazardType]:
+        """The taxonomy class of each of the model's classes, by class id."""
+        return {class_id: self.hazard_for(class_id) for class_id in self.card.class_names}
+
     @property
     def pool(self) -> InferencePool:
         return self._pool

@@ -22,6 +22,7 @@ from roadhazard.reports.models import (
     ImageSettled,
     ImageStatus,
     PendingImages,
+    RenderedAnswer,
     Report,
     ReportChange,
     ReportChanges,
@@ -165,8 +166,24 @@ def encode_answer(report: Report) -> str:
     return json.dumps(encode(report), separators=(",", ":"))
 
 
-def decode_answer(raw: str) -> Report:
-    return decode(json.loads(raw))
+def decode_answer(status: str, raw: str) -> Report | RenderedAnswer:
+    """A stored answer: the report's fields, or the rendered body an older release kept.
+
+    Raises ValueError when `raw` is neither.
+    """
+    try:
+        fields = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError("an idempotency answer that is not JSON") from exc
+    if not isinstance(fields, dict):
+        raise ValueError("an idempotency answer that is not an object")
+    if "token" not in fields and isinstance(fields.get("service_request_id"), str):
+        # Before this codec the record held the HTTP answer itself (a ReportOut and its status).
+        return RenderedAnswer(int(status), raw, fields["service_request_id"])
+    try:
+        return decode(fields)
+    except (KeyError, TypeError) as exc:
+        raise ValueError("an idempotency answer without a report's fields") from exc
 
 
 def _edited(changes: ReportChanges) -> Fields:

@@ -16,7 +16,7 @@ import structlog
 
 from roadhazard.errors import Conflict, RoadhazardError, Unprocessable
 from roadhazard.ids import new_ulid
-from roadhazard.reports.models import IdempotencyKey, ManualReport, Report
+from roadhazard.reports.models import IdempotencyKey, ManualReport, RenderedAnswer, Report
 from roadhazard.reports.store import ReportStore
 
 log = structlog.get_logger(__name__)
@@ -40,8 +40,11 @@ async def file_once(
     *,
     now_ms: int,
     file: Callable[[str], Awaitable[Report]],
-) -> Filed:
-    """Files `draft` through `file` (given the report's id) once for `key`."""
+) -> Filed | RenderedAnswer:
+    """Files `draft` through `file` (given the report's id) once for `key`.
+
+    A replay of a record the previous release wrote is its rendered answer, as it was sent.
+    """
     token = secrets.token_hex(16)
     claim = await store.claim(
         key,
@@ -55,8 +58,15 @@ async def file_once(
         raise Unprocessable("This Idempotency-Key was already used with another request.")
     if claim.outcome == "busy":
         raise Conflict("A request with this Idempotency-Key is still in progress.")
+    if claim.outcome == "unreadable":
+        raise Conflict(
+            "This Idempotency-Key's earlier answer can no longer be replayed; "
+            "send a new request with another key."
+        )
     if claim.outcome == "done":
         assert claim.answer is not None
+        if isinstance(claim.answer, RenderedAnswer):
+            return claim.answer
         return Filed(claim.answer, replayed=True)
     assert claim.report_id is not None
     try:

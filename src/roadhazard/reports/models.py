@@ -75,6 +75,16 @@ class IdempotencyKey:
 
 
 @dataclass(frozen=True)
+class RenderedAnswer:
+    """An Idempotency-Key's answer as the release before codec.py stored it: the HTTP status
+    and the JSON body it rendered then, replayed byte for byte (such records live a day)."""
+
+    status: int
+    body: str
+    report_id: str
+
+
+@dataclass(frozen=True)
 class ManualReport:
     """A report someone filed by hand: no detection, an image only if they sent one."""
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from roadhazard.checks import CheckResult, CheckStatus
 from roadhazard.reports import codec, keys, scripts
@@ -157,10 +158,17 @@ async def readiness_with_backlog(
     """A dependency's own check, made `degraded` when its work has been waiting too long.
 
     A store that answers its ping but has not taken an upload for minutes is not healthy,
-    whatever the ping says; the detail tells an operator how much is waiting and why.
+    whatever the ping says; the detail tells an operator how much is waiting and why. With
+    Redis down the backlog is unknown: `degraded`, and the detail says so (never raises).
     """
     result = await check()
-    backlog = await outbox.backlog()
+    try:
+        backlog = await outbox.backlog()
+    except (RedisError, OSError) as exc:
+        # Only the exception's class: its message can quote the server's address.
+        status = CheckStatus.DEGRADED if result.status is CheckStatus.HEALTHY else result.status
+        detail = f"{result.detail}; queue unreadable (Redis: {type(exc).__name__})"
+        return CheckResult(status=status, detail=detail)
     if not backlog.size or backlog.oldest_staged_ms is None:
         return result
     waited_s = max(0.0, (clock_ms() - backlog.oldest_staged_ms) / 1000)

@@ -24,6 +24,7 @@ from roadhazard.reports.models import (
     GeoPoint,
     IdempotencyKey,
     ManualReport,
+    RenderedAnswer,
     Report,
     ReportChanges,
 )
@@ -250,7 +251,7 @@ async def create_report(
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
     ] = None,
-) -> ReportOut:
+) -> ReportOut | Response:
     """A manual report: JSON (image as base64, optional) or multipart with an `image` file.
 
     With `Idempotency-Key`, a retry of the same request gets the same answer; the same key
@@ -266,6 +267,14 @@ async def create_report(
             else IdempotencyKey(client_identity(request), idempotency_key)
         ),
     )
+    if isinstance(filed, RenderedAnswer):
+        # A replay of what the previous release stored: its answer, exactly as it was sent.
+        return Response(
+            filed.body,
+            status_code=filed.status,
+            media_type="application/json",
+            headers={"Location": f"/v1/reports/{filed.report_id}"},
+        )
     response.headers["Location"] = f"/v1/reports/{filed.report.id}"
     return _report_out(service, filed.report)
 

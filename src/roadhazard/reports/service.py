@@ -30,6 +30,7 @@ from roadhazard.reports.models import (
     ImageStatus,
     ImageUrls,
     ManualReport,
+    RenderedAnswer,
     Report,
     ReportChanges,
     ReportOutcome,
@@ -150,7 +151,7 @@ class ReportsService:
 
     async def create_manual(
         self, draft: ManualReport, *, idempotency_key: IdempotencyKey | None
-    ) -> Filed:
+    ) -> Filed | RenderedAnswer:
         """Files a manual report; with an Idempotency-Key, once (see idempotency.py)."""
         if idempotency_key is None:
             return Filed(await self._file_manual(draft, new_report_id()))

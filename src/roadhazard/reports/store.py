@@ -20,11 +20,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
+import structlog
 from redis.asyncio import Redis
 
 from roadhazard.reports import codec, keys, scripts
-from roadhazard.reports.models import IdempotencyKey, Report, ReportChange, ReportStats
+from roadhazard.reports.models import (
+    IdempotencyKey,
+    RenderedAnswer,
+    Report,
+    ReportChange,
+    ReportStats,
+)
 from roadhazard.reports.states import ReportState
+
+log = structlog.get_logger(__name__)
 
 # Redis's sort order for equal scores is by member, which for ULIDs is creation order.
 Position = tuple[int, str]
@@ -41,9 +50,10 @@ class TransitionResult:
 
 @dataclass(frozen=True)
 class IdempotencyClaim:
-    outcome: str  # "new" | "takeover" | "busy" | "mismatch" | "done"
+    outcome: str  # "new" | "takeover" | "busy" | "mismatch" | "done" | "unreadable"
     report_id: str | None = None
-    answer: Report | None = None  # "done": the report the first request answered with
+    # "done": the report the first request answered with, or what an older release rendered
+    answer: Report | RenderedAnswer | None = None
 
 
 class ReportStore:
@@ -238,7 +248,11 @@ class ReportStore:
         )
         outcome = reply[0]
         if outcome == "done":
-            return IdempotencyClaim(outcome, answer=codec.decode_answer(reply[2]))
+            try:
+                return IdempotencyClaim(outcome, answer=codec.decode_answer(reply[1], reply[2]))
+            except ValueError as exc:
+                log.warning("idempotency_record_unreadable", reason=str(exc))
+                return IdempotencyClaim("unreadable")
         return IdempotencyClaim(outcome, report_id=reply[1] if len(reply) > 1 else None)
 
     async def finish(self, client_key: IdempotencyKey, *, token: str, answer: Report) -> bool:

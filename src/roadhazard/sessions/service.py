@@ -24,6 +24,7 @@ from roadhazard.detection.schemas import BoxOut, ImageSizeOut
 from roadhazard.detection.service import DetectionService
 from roadhazard.errors import Conflict, NotFound, Unprocessable
 from roadhazard.ids import is_ulid, new_ulid
+from roadhazard.inputs import GEO_MAX_LAT
 from roadhazard.redis.keys import class_token
 from roadhazard.reports.service import GeoPoint, ReportsService, Sighting, new_report_id
 from roadhazard.sessions.schemas import (
@@ -48,8 +49,6 @@ from roadhazard.taxonomy.schemas import HazardType
 
 log = structlog.get_logger(__name__)
 
-# Redis geo indexes stop short of the poles (Web Mercator); no road is beyond them anyway.
-GEO_LAT_LIMIT = 85.05112878
 # A camera clock a little ahead of ours is normal; one far ahead would stretch the stats.
 MAX_CLOCK_AHEAD = timedelta(minutes=5)
 
@@ -296,7 +295,8 @@ def _sha256(data: bytes) -> str:
 
 
 def _location(params: FrameParams) -> GeoPoint | None:
-    if params.lat is None or params.lon is None or abs(params.lat) > GEO_LAT_LIMIT:
+    # Redis geo indexes stop short of the poles (Web Mercator); no road is beyond them anyway.
+    if params.lat is None or params.lon is None or abs(params.lat) > GEO_MAX_LAT:
         return None
     return GeoPoint(lat=params.lat, lon=params.lon, accuracy_m=params.accuracy_m)
 

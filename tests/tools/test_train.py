@@ -198,3 +198,29 @@ def test_prefetched_batches_keep_their_order_and_pass_errors_on() -> None:
     assert [int(next(stream).images.item()) for _ in range(3)] == [0, 1, 2]
     with pytest.raises(ValueError, match=r"x\.jpg"):
         next(stream)
+
+
+def test_weights_file_is_fp16_and_serves_export_and_warm_starts(tmp_path: Path) -> None:
+    from tools.train.checkpoint import EMA, Architecture, save_weights, trained_detector
+    from tools.train.data import CachedImage
+    from tools.train.sources import SourceDataset
+    from tools.train.train import Trainer, parse_args
+    from tools.train.validation import TrainingData
+
+    arch = Architecture(NAMES, TINY, (1, 1, 1, 1), 64)
+    ema = EMA(arch.build())
+    save_weights(tmp_path / "weights.pt", arch, ema)
+    stored = torch.load(tmp_path / "weights.pt", weights_only=False)
+    assert stored["ema"]["stem.0.conv.weight"].dtype == torch.float16
+    detector, loaded_arch = trained_detector(tmp_path / "weights.pt")
+    assert loaded_arch == arch
+    for name, value in ema.model.state_dict().items():
+        assert torch.allclose(detector.state_dict()[name].float(), value.float(), atol=1e-2), name
+
+    args = parse_args(["--init", str(tmp_path / "weights.pt"), "--out", str(tmp_path)])
+    image = CachedImage(np.zeros((64, 64, 3), np.uint8), np.zeros((0, 5), np.float32))
+    source = SourceDataset("d", {0: 0}, frozenset({0}))
+    trainer = Trainer(args, TrainingData([source], [image], []), loaded_arch)
+    assert trainer.progress.step == 0  # a fresh schedule, from the stored weights
+    first = "stem.0.conv.weight"
+    assert torch.equal(trainer.model.state_dict()[first], detector.state_dict()[first])

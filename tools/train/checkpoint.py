@@ -112,10 +112,25 @@ def restore(
     return Progress(**state["progress"])
 
 
+def save_weights(path: Path, arch: Architecture, ema: EMA) -> None:
+    """The EMA weights alone, in fp16 (a quarter of a checkpoint): enough to export, score,
+    or warm-start a later run with ``--init``, though not to resume one exactly."""
+    weights = {
+        k: v.half() if v.is_floating_point() else v for k, v in ema.model.state_dict().items()
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"arch": vars(arch), "ema": weights}, path)
+
+
+def ema_weights(state: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """A checkpoint's or a weights file's EMA weights, in fp32."""
+    return {k: v.float() if v.is_floating_point() else v for k, v in state["ema"].items()}
+
+
 def trained_detector(path: Path) -> tuple[Detector, Architecture]:
-    """The EMA weights of a checkpoint, ready for evaluation or export."""
+    """The EMA weights of a checkpoint or weights file, ready for evaluation or export."""
     state = load(path)
     arch = architecture_of(state)
     detector = arch.build()
-    detector.load_state_dict(state["ema"])
+    detector.load_state_dict(ema_weights(state))
     return detector.eval(), arch

@@ -16,7 +16,16 @@ import numpy as np
 import torch
 
 from tools.synth.scene import CLASS_NAMES
-from tools.train.checkpoint import EMA, Architecture, Progress, architecture_of, load, restore
+from tools.train.checkpoint import (
+    EMA,
+    Architecture,
+    Progress,
+    architecture_of,
+    ema_weights,
+    load,
+    restore,
+    save_weights,
+)
 from tools.train.checkpoint import save as save_checkpoint
 from tools.train.data import Augmenter, Batch, epoch_order, prefetched, train_batches
 from tools.train.loss import detection_loss
@@ -52,6 +61,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("runs/train"))
     parser.add_argument("--export", type=Path, default=None, help="ONNX path (OUT/model.onnx)")
     parser.add_argument("--resume", type=Path, default=None, help="a checkpoint to continue")
+    parser.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="start from these weights (a checkpoint or weights.pt) with a fresh optimiser "
+        "and schedule, e.g. to continue a shipped model on more data or time",
+    )
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--time-budget", type=float, default=120.0, help="minutes of training")
     parser.add_argument("--batch", type=int, default=16)
@@ -104,6 +120,11 @@ class Trainer:
                 load(args.resume), self.model, self.ema, self.optimizer, self.rng
             )
             log(f"resumed {args.resume} at epoch {self.progress.epoch} step {self.progress.step}")
+        elif args.init is not None:
+            weights = ema_weights(load(args.init))
+            self.model.load_state_dict(weights)
+            self.ema.model.load_state_dict(weights)
+            log(f"starting from the weights of {args.init}")
         self.centres, self.strides = make_anchors(arch.imgsz, self.device)
         self.augmenter = Augmenter(data.train, arch.imgsz, self.rng)
         self.factors = repeat_factors(
@@ -138,6 +159,7 @@ class Trainer:
                     last_save = time.monotonic()
             bar.finish_epoch(self.progress, validate_all(self.ema.model, self.data, self.arch))
             self.save("last.pt")
+            save_weights(self.args.out / "weights.pt", self.arch, self.ema)
             last_save = time.monotonic()
 
     def step(self, batch: Batch, lr: float) -> tuple[float, float]:
@@ -183,8 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     arch = Architecture(tuple(CLASS_NAMES), args.widths, args.depths, args.imgsz)
-    if args.resume is not None:
-        arch = architecture_of(load(args.resume))
+    if args.resume is not None or args.init is not None:
+        arch = architecture_of(load(args.resume or args.init))
     log(f"device: {'cuda' if torch.cuda.is_available() else 'cpu'}; {arch}")
     data = load_training_data(args, arch)
     trainer = Trainer(args, data, arch)

@@ -44,8 +44,8 @@ def measure_bare(
     warmup_s: float,
     duration_s: float,
 ) -> BareResult:
+    from roadhazard.detection.confidence import resolve_default_confidence
     from roadhazard.detection.engine import Detector
-    from roadhazard.detection.postprocess import Thresholds
 
     # The same runtime choice, thresholds and limits as the service at its defaults, so that
     # (a) does exactly the per-image work that a request triggers.
@@ -56,11 +56,12 @@ def measure_bare(
         concurrency=callers,
         default_imgsz=service_default("model_imgsz"),
     )
-    thresholds = Thresholds(
-        conf=service_default("conf_threshold"),
-        iou=service_default("iou_threshold"),
-        max_det=service_default("max_det"),
+    # The service's default confidence: the setting if set, else the model's per-class
+    # thresholds (class_conf metadata), else 0.25.
+    defaults = resolve_default_confidence(
+        service_default("conf_threshold"), detector.card.class_conf, detector.card.num_classes
     )
+    thresholds = defaults.thresholds(service_default("iou_threshold"), service_default("max_det"))
     max_pixels: int = service_default("max_image_pixels")
     detector.warm_up(1)
 

@@ -23,6 +23,7 @@ from tools.train.validation import (
     add_data_arguments,
     load_validation_data,
     predictions,
+    resized,
 )
 
 
@@ -34,12 +35,15 @@ def tuning_classes(split: ValidationSplit, splits: list[ValidationSplit]) -> set
     return set(split.source.labelled) - real
 
 
-def choose_thresholds(checkpoint: Path, data: TrainingData) -> dict[int, ThresholdChoice]:
-    detector, arch = trained_detector(checkpoint)
+def choose_thresholds(
+    checkpoint: Path, data: TrainingData, image_size: int
+) -> dict[int, ThresholdChoice]:
+    detector, _ = trained_detector(checkpoint)
     pooled = MetricsAccumulator()
     for split in data.val:
         keep = tuning_classes(split, data.val)
-        for preds, truths in predictions(detector, split, arch.imgsz, detector_device(detector)):
+        scaled = resized(split, image_size)
+        for preds, truths in predictions(detector, scaled, image_size, detector_device(detector)):
             pooled.add(
                 [p for p in preds if p.class_id in keep], [t for t in truths if t.class_id in keep]
             )
@@ -50,16 +54,22 @@ def detector_device(detector: torch.nn.Module) -> torch.device:
     return next(detector.parameters()).device
 
 
-def finalize(checkpoint: Path, data: TrainingData, export_path: Path) -> None:
-    choices = choose_thresholds(checkpoint, data)
+def finalize(
+    checkpoint: Path, data: TrainingData, export_path: Path, image_size: int | None = None
+) -> None:
+    """``image_size`` exports (and tunes the thresholds) at another input size than the
+    training size: the network is fully convolutional, and ``tools.train.sweep sizes``
+    shows which size scores best."""
     detector, arch = trained_detector(checkpoint)
+    size = image_size or arch.imgsz
+    choices = choose_thresholds(checkpoint, data, size)
     for class_id, choice in sorted(choices.items()):
         log(
             f"  {arch.names[class_id]}: conf {choice.conf:.3f} "
             f"P {choice.precision:.3f} R {choice.recall:.3f} F1 {choice.f1:.3f}"
         )
     class_conf = {class_id: choice.conf for class_id, choice in choices.items()}
-    check = export_onnx(detector, arch.names, arch.imgsz, export_path, class_conf)
+    check = export_onnx(detector, arch.names, size, export_path, class_conf)
     size_mb = export_path.stat().st_size / 1e6
     log(f"exported {export_path} ({size_mb:.1f} MB); onnxruntime vs torch: {check}")
 
@@ -70,11 +80,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Choose thresholds and export a checkpoint.")
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument("--export", type=Path, required=True, help="the ONNX file to write")
+    parser.add_argument("--imgsz", type=int, default=None, help="export size (default: trained)")
     add_data_arguments(parser, DEFAULT_DATA)
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     _, arch = trained_detector(args.checkpoint)
-    finalize(args.checkpoint, load_validation_data(args, arch), args.export)
+    finalize(args.checkpoint, load_validation_data(args, arch), args.export, args.imgsz)
     return 0
 
 

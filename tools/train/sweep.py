@@ -31,10 +31,10 @@ from tools.train.progress import log
 from tools.train.train import DEFAULT_DATA
 from tools.train.validation import (
     TrainingData,
-    ValidationSplit,
     accumulate,
     add_data_arguments,
     load_validation_data,
+    resized,
 )
 
 ARCHITECTURES = {
@@ -85,25 +85,6 @@ def speed(sizes: list[int], seconds: float, cores: int) -> None:
                 log(f"  {name} {size}px: {rates[-1]:.1f} images/s")
             cells = " | ".join(f"{r:.0f}" for r in rates)
             print(f"| {name} | {widths} | {depths} | {params:.2f} M | {cells} |", flush=True)
-
-
-def resized(split: ValidationSplit, size: int) -> ValidationSplit:
-    """The split's cached images (cached at the training size) scaled to ``size``."""
-    import cv2
-
-    from tools.train.data import CachedImage
-
-    items = []
-    for item in split.items:
-        height, width = item.pixels.shape[:2]
-        scale = size / max(height, width)
-        pixels = cv2.resize(
-            item.pixels, (round(width * scale), round(height * scale)), cv2.INTER_AREA
-        )
-        boxes = item.boxes.copy()
-        boxes[:, 1:] *= scale
-        items.append(CachedImage(pixels, boxes, item.source))
-    return ValidationSplit(split.name, split.source, items)
 
 
 def sizes(checkpoint: Path, data: TrainingData, image_sizes: list[int]) -> None:

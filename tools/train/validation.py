@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -160,3 +161,18 @@ def load_validation_data(args: argparse.Namespace, arch: Architecture) -> Traini
         synth_seed=0,
     )
     return load_training_data(options, arch)
+
+
+def resized(split: ValidationSplit, size: int) -> ValidationSplit:
+    """The split's cached images (cached at the training size) scaled to ``size``."""
+    items = []
+    for item in split.items:
+        height, width = item.pixels.shape[:2]
+        scale = size / max(height, width)
+        pixels = cv2.resize(
+            item.pixels, (round(width * scale), round(height * scale)), cv2.INTER_AREA
+        )
+        boxes = item.boxes.copy()
+        boxes[:, 1:] *= scale
+        items.append(CachedImage(pixels, boxes, item.source))
+    return ValidationSplit(split.name, split.source, items)

@@ -14,9 +14,11 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from typing import TextIO
 
 QUEUE_LINES = 10_000
+POLL_S = 0.02  # how long a line may wait in the queue before it is written
 FLUSH_TIMEOUT_S = 5.0
 
 _STOP = object()
@@ -83,16 +85,34 @@ class LineWriter:
             self._closed = True
 
     def _run(self) -> None:
+        # The thread wakes on a clock and writes everything queued since, rather than waking
+        # for each line: a wake-up per line made the event loop hand the GIL over once per
+        # request, which cost about a tenth of the HTTP throughput (make bench).
         while True:
-            item = self._queue.get()
-            if item is _STOP:
+            time.sleep(POLL_S)
+            lines: list[str] = []
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if isinstance(item, str):
+                    lines.append(item)
+                    continue
+                self._write_lines(lines)
+                lines = []
                 self._flush_stream()
-                return
-            if isinstance(item, threading.Event):
-                self._flush_stream()
-                item.set()
-                continue
-            self._write(str(item))
+                if item is _STOP:
+                    return
+                if isinstance(item, threading.Event):
+                    item.set()
+            self._write_lines(lines)
+
+    def _write_lines(self, lines: list[str]) -> None:
+        if lines:
+            with contextlib.suppress(OSError, ValueError):
+                self._stream.write("\n".join(lines) + "\n")
+                self._stream.flush()
 
     def _write(self, line: str) -> None:
         # A closed or broken stream: there is nowhere left to say so.

@@ -16,6 +16,7 @@ from roadhazard.evaluation.metrics import MetricsAccumulator
 from roadhazard.evaluation.thresholds import ThresholdChoice, best_f1_thresholds
 from tools.train.checkpoint import trained_detector
 from tools.train.export import export_onnx
+from tools.train.model import Detector
 from tools.train.progress import log
 from tools.train.validation import (
     TrainingData,
@@ -36,9 +37,8 @@ def tuning_classes(split: ValidationSplit, splits: list[ValidationSplit]) -> set
 
 
 def choose_thresholds(
-    checkpoint: Path, data: TrainingData, image_size: int
+    detector: Detector, data: TrainingData, image_size: int
 ) -> dict[int, ThresholdChoice]:
-    detector, _ = trained_detector(checkpoint)
     pooled = MetricsAccumulator()
     for split in data.val:
         keep = tuning_classes(split, data.val)
@@ -62,7 +62,7 @@ def finalize(
     shows which size scores best."""
     detector, arch = trained_detector(checkpoint)
     size = image_size or arch.imgsz
-    choices = choose_thresholds(checkpoint, data, size)
+    choices = choose_thresholds(detector, data, size)
     for class_id, choice in sorted(choices.items()):
         log(
             f"  {arch.names[class_id]}: conf {choice.conf:.3f} "

@@ -73,21 +73,25 @@ def synthetic_spec(args: argparse.Namespace) -> DatasetSpec:
     return DatasetSpec.parse(f"{args.synth}*{args.synth_weight}")
 
 
-def load_training_data(args: argparse.Namespace, arch: Architecture) -> TrainingData:
-    specs: list[DatasetSpec] = list(args.data)
+def load_training_data(
+    args: argparse.Namespace, arch: Architecture, *, with_train: bool = True
+) -> TrainingData:
+    """Every dataset's sources and validation split; its training images only when
+    ``with_train`` (scoring or exporting a finished run needs no training images)."""
+    specs: list[tuple[DatasetSpec, bool]] = [(spec, False) for spec in args.data]
     if not args.no_synth:
-        specs.append(synthetic_spec(args))
+        specs.append((synthetic_spec(args), True))
     sources: list[SourceDataset] = []
     train: list[CachedImage] = []
     val: list[ValidationSplit] = []
-    for index, spec in enumerate(specs):
+    for index, (spec, synthetic) in enumerate(specs):
         train_split = read_yolo_dataset(spec.location, "train")
         source = source_for(spec, train_split.class_names, arch.names)
-        if spec.location == getattr(args, "synth", None) and not args.no_synth:
-            source = dataclasses.replace(source, synthetic=True)
+        source = dataclasses.replace(source, synthetic=synthetic)
         log(f"{source.name}: classes {source.class_map} -> labels {sorted(source.labelled)}")
         sources.append(source)
-        train += _cache(train_split, source, index, arch.imgsz)
+        if with_train:
+            train += _cache(train_split, source, index, arch.imgsz)
         val_split = read_yolo_dataset(spec.location, "val")
         val.append(
             ValidationSplit(source.name, source, _cache(val_split, source, index, arch.imgsz))
@@ -160,7 +164,7 @@ def load_validation_data(args: argparse.Namespace, arch: Architecture) -> Traini
         synth_count=0,
         synth_seed=0,
     )
-    return load_training_data(options, arch)
+    return load_training_data(options, arch, with_train=False)
 
 
 def resized(split: ValidationSplit, size: int) -> ValidationSplit:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -140,6 +141,21 @@ def test_a_mosaic_takes_its_tiles_from_one_dataset() -> None:
         assert set(np.unique(canvas)) <= {100}
 
 
+def test_the_zoom_range_and_mosaic_share_are_the_runs_choice() -> None:
+    from tools.train.data import Augmenter, CachedImage
+
+    boxes = np.array([[0, 24, 24, 40, 40]], np.float32)  # 16 px wide, centred
+    items = [CachedImage(np.zeros((64, 64, 3), np.uint8), boxes)]
+    zoomed = Augmenter(items, 64, np.random.default_rng(0), scale=(1.5, 1.5), mosaic=0.0)
+    for _ in range(10):
+        _, out = zoomed.sample(0)
+        assert np.allclose(out[:, 3] - out[:, 1], 24.0)  # 1.5 x 16; a shift never clips it
+    always = Augmenter(items, 64, np.random.default_rng(0), scale=(1.0, 1.0), mosaic=1.0)
+    _, out = always.sample(0)
+    assert len(out) == 4  # four tiles of the one image
+    assert np.allclose(out[:, 3] - out[:, 1], 8.0)  # each at half size
+
+
 def test_batches_carry_each_images_label_mask() -> None:
     from tools.train.data import Augmenter, CachedImage, train_batches
 
@@ -204,7 +220,7 @@ def test_weights_file_is_fp16_and_serves_export_and_warm_starts(tmp_path: Path) 
     from tools.train.checkpoint import EMA, Architecture, save_weights, trained_detector
     from tools.train.data import CachedImage
     from tools.train.sources import SourceDataset
-    from tools.train.train import Trainer, parse_args
+    from tools.train.train import Trainer, architecture_for, parse_args
     from tools.train.validation import TrainingData
 
     arch = Architecture(NAMES, TINY, (1, 1, 1, 1), 64)
@@ -218,6 +234,9 @@ def test_weights_file_is_fp16_and_serves_export_and_warm_starts(tmp_path: Path) 
         assert torch.allclose(detector.state_dict()[name].float(), value.float(), atol=1e-2), name
 
     args = parse_args(["--init", str(tmp_path / "weights.pt"), "--out", str(tmp_path)])
+    assert architecture_for(args) == dataclasses.replace(arch, imgsz=512)  # the default size
+    resized = parse_args(["--init", str(tmp_path / "weights.pt"), "--imgsz", "96"])
+    assert architecture_for(resized) == dataclasses.replace(arch, imgsz=96)
     image = CachedImage(np.zeros((64, 64, 3), np.uint8), np.zeros((0, 5), np.float32))
     source = SourceDataset("d", {0: 0}, frozenset({0}))
     trainer = Trainer(args, TrainingData([source], [image], []), loaded_arch)

@@ -104,10 +104,22 @@ def _clip_boxes(boxes: np.ndarray, image_size: int, min_keep: float = 0.3) -> np
 class Augmenter:
     """Geometric (mosaic, scale/translate, flip) and photometric (colour, blur, night)."""
 
-    def __init__(self, items: list[CachedImage], image_size: int, rng: np.random.Generator):
+    def __init__(
+        self,
+        items: list[CachedImage],
+        image_size: int,
+        rng: np.random.Generator,
+        scale: tuple[float, float] = (0.5, 1.5),
+        mosaic: float = 0.4,
+    ):
         self.items = items
         self.size = image_size
         self.rng = rng
+        # Objects are shown at `scale` times their letterboxed size, and at half that in a
+        # 2x2 mosaic: together these set the object sizes the network learns, so the input
+        # size it is exported at should match them (see the model card's size sweep).
+        self.scale = scale
+        self.mosaic = mosaic
         by_source: dict[int, list[int]] = {}
         for index, item in enumerate(items):
             by_source.setdefault(item.source, []).append(index)
@@ -115,7 +127,7 @@ class Augmenter:
 
     def _affine(self, item: CachedImage) -> tuple[np.ndarray, np.ndarray]:
         image, boxes = letterbox_cached(item, self.size)
-        scale = self.rng.uniform(0.5, 1.5)
+        scale = self.rng.uniform(*self.scale)
         shift = self.rng.uniform(-0.2, 0.2, 2) * self.size
         offset = (1 - scale) * self.size / 2 + shift
         matrix = np.array([[scale, 0, offset[0]], [0, scale, offset[1]]], np.float32)
@@ -166,7 +178,7 @@ class Augmenter:
         return out
 
     def sample(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        if self.rng.random() < 0.4:
+        if self.rng.random() < self.mosaic:
             image, boxes = self._mosaic(index)
         else:
             image, boxes = self._affine(self.items[index])

@@ -8,6 +8,7 @@ machine's speed. Time spent before a resume counts against the same budget.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import time
 from pathlib import Path
@@ -44,6 +45,10 @@ def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(v) for v in text.split(","))
 
 
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(float(v) for v in text.split(","))
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Train the Roadhazard detector on several YOLO datasets at once.",
@@ -75,6 +80,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--widths", type=_ints, default=(16, 32, 64, 128, 192))
     parser.add_argument("--depths", type=_ints, default=DEFAULT_DEPTHS)
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument(
+        "--scale",
+        type=_floats,
+        default=(0.5, 1.5),
+        help="MIN,MAX random zoom of a letterboxed image (default 0.5,1.5)",
+    )
+    parser.add_argument(
+        "--mosaic", type=float, default=0.4, help="share of 2x2 mosaics, at half scale"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--threads", type=int, default=1, help="intra-op threads (batches are built beside)"
@@ -126,7 +140,9 @@ class Trainer:
             self.ema.model.load_state_dict(weights)
             log(f"starting from the weights of {args.init}")
         self.centres, self.strides = make_anchors(arch.imgsz, self.device)
-        self.augmenter = Augmenter(data.train, arch.imgsz, self.rng)
+        self.augmenter = Augmenter(
+            data.train, arch.imgsz, self.rng, scale=args.scale, mosaic=args.mosaic
+        )
         self.factors = repeat_factors(
             [item.classes for item in data.train],
             [item.source for item in data.train],
@@ -200,13 +216,22 @@ class Trainer:
         )
 
 
+def architecture_for(args: argparse.Namespace) -> Architecture:
+    """A resumed run keeps its checkpoint's network and input size. Weights given by
+    `--init` fix the network's shape, but the input size is this run's own choice: the
+    network is fully convolutional, so e.g. a model trained at 480 px can go on at 384 px."""
+    if args.resume is not None:
+        return architecture_of(load(args.resume))
+    if args.init is not None:
+        return dataclasses.replace(architecture_of(load(args.init)), imgsz=args.imgsz)
+    return Architecture(tuple(CLASS_NAMES), args.widths, args.depths, args.imgsz)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
-    arch = Architecture(tuple(CLASS_NAMES), args.widths, args.depths, args.imgsz)
-    if args.resume is not None or args.init is not None:
-        arch = architecture_of(load(args.resume or args.init))
+    arch = architecture_for(args)
     log(f"device: {'cuda' if torch.cuda.is_available() else 'cpu'}; {arch}")
     data = load_training_data(args, arch)
     trainer = Trainer(args, data, arch)

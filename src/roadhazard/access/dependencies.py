@@ -28,7 +28,8 @@ async def get_access_policy(request: Request) -> AccessPolicy:
 AccessPolicyDep = Annotated[AccessPolicy, Depends(get_access_policy)]
 
 
-def _presented_key(request: Request) -> str | None:
+def presented_key(request: Request) -> str | None:
+    """The API key in X-API-Key, else in `Authorization: Bearer`; None when neither has one."""
     key = request.headers.get(API_KEY_HEADER)
     if key:
         return key
@@ -36,22 +37,32 @@ def _presented_key(request: Request) -> str | None:
     return credentials.strip() or None if scheme.lower() == "bearer" else None
 
 
+MISSING_KEY = f"Send an API key in {API_KEY_HEADER} or as a Bearer token."
+
+
+def authorise(
+    policy: AccessPolicy, key: str | None, role: Role, *, missing_key: str = MISSING_KEY
+) -> Principal:
+    """Who presents `key` (None: no key), if they may act as `role`; else 401 (with
+    `missing_key` as the detail when there is no key) or 403."""
+    if policy.open_access:
+        return ANONYMOUS_ADMIN
+    if key is None:
+        if role is Role.READER and policy.public_reads:
+            return ANONYMOUS_READER
+        raise Unauthorized(missing_key)
+    principal = policy.identify(key)
+    if principal is None:
+        raise Unauthorized("The API key is not valid.")
+    if principal.role < role:
+        raise Forbidden(f"This needs the {role.name.lower()} role.")
+    structlog.contextvars.bind_contextvars(api_key_id=principal.key_id)
+    return principal
+
+
 def require(role: Role) -> Callable[[Request, AccessPolicy], Awaitable[Principal]]:
     async def admit(request: Request, policy: AccessPolicyDep) -> Principal:
-        if policy.open_access:
-            return ANONYMOUS_ADMIN
-        key = _presented_key(request)
-        if key is None:
-            if role is Role.READER and policy.public_reads:
-                return ANONYMOUS_READER
-            raise Unauthorized(f"Send an API key in {API_KEY_HEADER} or as a Bearer token.")
-        principal = policy.identify(key)
-        if principal is None:
-            raise Unauthorized("The API key is not valid.")
-        if principal.role < role:
-            raise Forbidden(f"This needs the {role.name.lower()} role.")
-        structlog.contextvars.bind_contextvars(api_key_id=principal.key_id)
-        return principal
+        return authorise(policy, presented_key(request), role)
 
     return admit
 

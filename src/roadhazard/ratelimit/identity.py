@@ -16,7 +16,7 @@ import ipaddress
 
 from fastapi import Request
 
-from roadhazard.access.dependencies import _presented_key
+from roadhazard.access.dependencies import presented_key
 from roadhazard.access.service import AccessPolicy
 
 # A host gets a whole /64 in IPv6, and may use any address in it: counting each address
@@ -27,7 +27,7 @@ IPV6_PREFIX = 64
 def client_identity(request: Request) -> str:
     """`key:<key id>` for a request with a valid API key, else `ip:<address or /64>`."""
     policy: AccessPolicy | None = getattr(request.app.state, "access_policy", None)
-    presented = _presented_key(request)
+    presented = presented_key(request)
     if policy is not None and presented is not None:
         principal = policy.identify(presented)
         if principal is not None and principal.key_id is not None:

@@ -1,19 +1,22 @@
 """Every failure of a request as an RFC 9457 problem+json answer, and the handlers' installation.
 
 Domain code raises the exceptions of `roadhazard.errors`; FastAPI's validation errors, Starlette's
-HTTP errors, a Redis outage and any unexpected exception are rendered here the same way.
+HTTP errors, a Redis outage and any unexpected exception are judged here the same way, into one
+ErrorAnswer (status, problem, detail, headers). An API with an error format of its own (Open311
+GeoReport v2) gives a renderer for its path prefix; everything else answers problem+json.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -73,34 +76,56 @@ def problem_response(
     )
 
 
-ExceptionHandler = Callable[[Request, Exception], Awaitable[JSONResponse]]
+@dataclass(frozen=True)
+class ErrorAnswer:
+    """A failed request as the handlers judged it: its status, problem type, a detail safe to
+    show, the headers it must carry and, for a validation error, where and why it failed. A
+    renderer writes it in the format the request's path speaks."""
+
+    status: int
+    problem: str
+    detail: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+ErrorRenderer = Callable[[Request, ErrorAnswer], Response]
+ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+def render_problem(request: Request, answer: ErrorAnswer) -> Response:
+    """The default rendering: RFC 9457 problem+json."""
+    return problem_response(
+        request,
+        answer.status,
+        problem=answer.problem,
+        detail=answer.detail,
+        headers=dict(answer.headers),
+        extra={"errors": answer.errors} if answer.errors else None,
+    )
 
 
 # Python 3.11 still names 413 by its RFC 7231 phrase; problem types follow RFC 9110.
 _HTTP_PROBLEMS = {413: "content-too-large", 422: "validation-error"}
 
 
-async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+def _domain_error(request: Request, exc: Exception) -> ErrorAnswer:
     assert isinstance(exc, RoadhazardError)
-    body = problem_for(request, exc)
-    headers = {REQUEST_ID_HEADER: body["request_id"], **exc.headers}
-    return JSONResponse(
-        body, status_code=exc.status, headers=headers, media_type=PROBLEM_MEDIA_TYPE
-    )
+    errors = exc.errors if isinstance(exc, Unprocessable) else []
+    return ErrorAnswer(exc.status, exc.problem, exc.detail, exc.headers, errors)
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+def _validation_error(request: Request, exc: Exception) -> ErrorAnswer:
     assert isinstance(exc, RequestValidationError)
-    return problem_response(
-        request,
+    return ErrorAnswer(
         422,
-        problem="validation-error",
-        detail="The request did not pass validation.",
-        extra={"errors": public_validation_errors(exc.errors())},
+        "validation-error",
+        "The request did not pass validation.",
+        errors=public_validation_errors(exc.errors()),
     )
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+def _http_error(request: Request, exc: Exception) -> ErrorAnswer:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     headers = dict(exc.headers or {})
@@ -113,66 +138,95 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     problem = _HTTP_PROBLEMS.get(
         exc.status_code, HTTPStatus(exc.status_code).phrase.lower().replace(" ", "-")
     )
-    return problem_response(
-        request, exc.status_code, problem=problem, detail=detail, headers=headers
-    )
+    return ErrorAnswer(exc.status_code, problem, detail, headers)
 
 
-def _unexpected_error(headers: Mapping[str, str]) -> ExceptionHandler:
+def _unexpected_error(headers: Mapping[str, str]) -> Callable[[Request, Exception], ErrorAnswer]:
     """Starlette calls this outside our middleware, so the request id is bound here explicitly,
     and the answer carries `headers` (the security headers) itself."""
 
-    async def handle(request: Request, exc: Exception) -> JSONResponse:
+    def judge(request: Request, exc: Exception) -> ErrorAnswer:
         log.error(
             "unhandled_exception",
             path=request.url.path,
             request_id=request_id_of(request.scope),
             exc_info=exc,
         )
-        return problem_response(
-            request,
+        return ErrorAnswer(
             500,
-            problem="internal-error",
-            detail="An unexpected error occurred. Quote the request id when reporting it.",
-            headers=dict(headers),
+            "internal-error",
+            "An unexpected error occurred. Quote the request id when reporting it.",
+            headers,
         )
 
-    return handle
+    return judge
 
 
-def _store_unavailable(retry_after_s: int) -> ExceptionHandler:
+def _store_unavailable(retry_after_s: int) -> Callable[[Request, Exception], ErrorAnswer]:
     """A Redis connection error or timeout (after the client's own retries) anywhere in a
     request: the store is down or stalled, which is the service's state, not the request's
     fault, so the client hears 503 and when to retry, and the log only the error's class (its
     message may name the server)."""
 
-    async def handle(request: Request, exc: Exception) -> JSONResponse:
+    def judge(request: Request, exc: Exception) -> ErrorAnswer:
         log.warning(
             "redis_unavailable",
             path=request.url.path,
             error=type(exc).__name__,
             request_id=request_id_of(request.scope),
         )
-        return problem_response(
-            request,
+        return ErrorAnswer(
             503,
-            problem="service-unavailable",
-            detail="The data store is not answering; retry shortly.",
-            headers={"Retry-After": str(retry_after_s)},
+            "service-unavailable",
+            "The data store is not answering; retry shortly.",
+            {"Retry-After": str(retry_after_s)},
         )
+
+    return judge
+
+
+def _renderer(renderers: Mapping[str, ErrorRenderer]) -> ErrorRenderer:
+    """The renderer of the first path prefix in `renderers` the request's path starts with,
+    else problem+json; every answer carries the request id."""
+
+    def render(request: Request, answer: ErrorAnswer) -> Response:
+        path = request.url.path
+        chosen = next(
+            (renderer for prefix, renderer in renderers.items() if path.startswith(prefix)),
+            render_problem,
+        )
+        response = chosen(request, answer)
+        response.headers.setdefault(REQUEST_ID_HEADER, request_id_of(request.scope))
+        return response
+
+    return render
+
+
+def _handler(
+    judge: Callable[[Request, Exception], ErrorAnswer], render: ErrorRenderer
+) -> ExceptionHandler:
+    async def handle(request: Request, exc: Exception) -> Response:
+        return render(request, judge(request, exc))
 
     return handle
 
 
 def install_error_handlers(
-    app: FastAPI, *, retry_after_s: int = 1, crash_headers: Mapping[str, str] | None = None
+    app: FastAPI,
+    *,
+    retry_after_s: int = 1,
+    crash_headers: Mapping[str, str] | None = None,
+    renderers: Mapping[str, ErrorRenderer] | None = None,
 ) -> None:
     """`crash_headers`: what the 500 of an unexpected exception must carry that the middleware
-    adds to every other answer (it is sent from outside the middleware)."""
-    app.add_exception_handler(RoadhazardError, _domain_error)
-    store_unavailable = _store_unavailable(retry_after_s)
+    adds to every other answer (it is sent from outside the middleware). `renderers`: by path
+    prefix, how the errors of an API with its own error format are written (e.g. Open311's);
+    every other path answers problem+json."""
+    render = _renderer(renderers or {})
+    store_unavailable = _handler(_store_unavailable(retry_after_s), render)
+    app.add_exception_handler(RoadhazardError, _handler(_domain_error, render))
     app.add_exception_handler(RedisConnectionError, store_unavailable)
     app.add_exception_handler(RedisTimeoutError, store_unavailable)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected_error(crash_headers or {}))
+    app.add_exception_handler(RequestValidationError, _handler(_validation_error, render))
+    app.add_exception_handler(StarletteHTTPException, _handler(_http_error, render))
+    app.add_exception_handler(Exception, _handler(_unexpected_error(crash_headers or {}), render))

@@ -88,3 +88,14 @@ hazards:
 def test_invalid_severity_is_rejected() -> None:
     with pytest.raises(TaxonomyError, match="severity"):
         parse_taxonomy("hazards:\n  - {code: A, name: One, severity: dire}\n")
+
+
+def test_every_bundled_class_describes_itself() -> None:
+    assert all(hazard.description.endswith(".") for hazard in load_taxonomy().hazards)
+
+
+def test_a_description_is_optional_text() -> None:
+    plain = parse_taxonomy("hazards:\n  - {code: A, name: One, severity: low}\n")
+    assert plain.hazards[0].description == ""
+    with pytest.raises(TaxonomyError, match="description"):
+        parse_taxonomy("hazards:\n  - {code: A, name: One, severity: low, description: [x]}\n")

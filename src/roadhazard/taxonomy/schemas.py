@@ -20,6 +20,7 @@ class HazardClass:
     name: str
     severity: Severity
     aliases: tuple[str, ...] = ()
+    description: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -116,7 +116,16 @@ def _parse_hazard(entry: Any) -> HazardClass:
     aliases = entry.get("aliases") or []
     if not isinstance(aliases, list):
         raise TaxonomyError(f"{code}: aliases must be a list")
-    return HazardClass(code=code, name=name, severity=level, aliases=tuple(map(str, aliases)))
+    description = entry.get("description") or ""
+    if not isinstance(description, str):
+        raise TaxonomyError(f"{code}: description must be text")
+    return HazardClass(
+        code=code,
+        name=name,
+        severity=level,
+        aliases=tuple(map(str, aliases)),
+        description=description,
+    )
 
 
 def parse_taxonomy(text: str) -> Taxonomy:

@@ -101,6 +101,8 @@ class Settings(BaseSettings):
     # reports
     dedupe_radius_m: float = Field(default=25.0, ge=0, le=1000)
     report_retention_days: int = Field(default=365, ge=0, le=36500)
+    # Open311 GeoReport v2 (/open311/v2/): who a request is for
+    open311_agency: str = Field(default="Road maintenance", min_length=1, max_length=200)
 
     # image store: local files under data_dir, or Cloudinary when configured
     cloudinary_url: SecretStr | None = None

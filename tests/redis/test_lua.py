@@ -17,7 +17,10 @@ from roadhazard.sessions import scripts as session_scripts
 
 # Every module that declares scripts; each domain's prelude is only ever included.
 DECLARING: tuple[ModuleType, ...] = (report_scripts, session_scripts, script, cache)
-INCLUDED_ONLY = {("roadhazard.reports", "prelude.lua")}
+INCLUDED_ONLY = {
+    ("roadhazard.reports", name)
+    for name in ("prelude.lua", "geohash.lua", "clusters.lua", "report_scan.lua")
+}
 
 
 def declared() -> list[LuaScript]:
@@ -37,7 +40,7 @@ def test_every_lua_file_is_declared_once_or_included() -> None:
         if path.name.endswith(".lua")
     }
     names = [(s.package, s.file) for s in declared()]
-    assert len(names) == len(set(names)) == 17
+    assert len(names) == len(set(names)) == 21
     assert found == set(names) | INCLUDED_ONLY
 
 
@@ -47,6 +50,15 @@ def test_a_script_that_includes_the_prelude_gets_it_in_front() -> None:
     assert create.startswith(prelude)
     assert "-- include: prelude.lua\n" in create[len(prelude) :]
     assert not report_scripts.IDEM_BEGIN.source.startswith(prelude)
+
+
+def test_included_files_bring_their_own_includes_once() -> None:
+    geohash = LuaScript("roadhazard.reports", "geohash.lua").source
+    points = report_scripts.POINTS.source
+    # points.lua includes report_scan.lua, which includes clusters.lua, which includes geohash.lua.
+    assert points.startswith(geohash)
+    assert points.count("local function geohash(") == 1
+    assert report_scripts.CREATE.source.count("local function geohash(") == 1
 
 
 async def test_each_script_is_registered_once_per_client(redis: Redis, redis_url: str) -> None:

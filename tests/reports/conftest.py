@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -215,4 +216,43 @@ async def assert_consistent(redis: Redis) -> list[Report]:
     assert {k: int(v) for k, v in raw_stats.items() if int(v)} == {
         k: v for k, v in stats.items() if v
     }
+    assert await _actual_cells(redis) == await expected_cells(redis, reports)
     return reports
+
+
+CELL_PRECISIONS = 7
+
+
+async def expected_cells(redis: Redis, reports: list[Report]) -> dict[str, dict[str, int]]:
+    """The cell hashes the scripts should keep for `reports` (those marked as counted), each
+    report in the cell Redis's own GEOHASH names for it in geo_all."""
+    counted = {
+        report_id
+        for report_id in [r.id for r in reports]
+        if await redis.hget(keys.report(report_id), "cells_v") == "1"
+    }
+    located = [r for r in reports if r.location is not None and r.id in counted]
+    hashes = await redis.geohash(keys.REPORTS_GEO_ALL, *[r.id for r in located]) if located else []
+    cells: dict[str, dict[str, int]] = {}
+    for report, geohash in zip(located, hashes, strict=True):
+        assert report.location is not None
+        severity = report.severity.value if report.severity else "unknown"
+        combo = f"{report.code}|{report.state.value}|{severity}"
+        for precision in range(1, CELL_PRECISIONS + 1):
+            cell = cells.setdefault(keys.report_cell(precision, geohash[:precision]), {})
+            for name, value in (
+                ("n", 1),
+                (f"n:{combo}", 1),
+                (f"lat_e6:{combo}", math.floor(report.location.lat * 1e6 + 0.5)),
+                (f"lon_e6:{combo}", math.floor(report.location.lon * 1e6 + 0.5)),
+            ):
+                cell[name] = cell.get(name, 0) + value
+    return cells
+
+
+async def _actual_cells(redis: Redis) -> dict[str, dict[str, int]]:
+    found = {}
+    async for key in redis.scan_iter(match=f"{keys.REPORTS_PREFIX}cell:*", count=500):
+        raw = cast(dict[str, str], await redis.hgetall(key))
+        found[key] = {name: int(value) for name, value in raw.items()}
+    return found

@@ -10,6 +10,8 @@ import re
 from roadhazard.inputs import GEO_MAX_LAT
 from roadhazard.redis.lua import LuaScript
 from roadhazard.reports import keys, scripts
+from roadhazard.reports.cells import CELL_PRECISIONS, GEOHASH_ALPHABET
+from roadhazard.reports.clusters import CELLS_VERSION
 from roadhazard.reports.states import OPEN_STATES, ReportState, ReportStatus
 
 PRELUDE = LuaScript("roadhazard.reports", "prelude.lua").source
@@ -49,7 +51,22 @@ def test_every_key_the_scripts_build_is_a_key_builders_name() -> None:
         "status:": keys.reports_by_status(x),
         "class:": keys.reports_by_class(x),
         "session:": keys.reports_by_session(x),
+        "cell:": keys.report_cell(3, "u17"),
     }
     assert built == set(expected)
     for name, key in expected.items():
-        assert key == keys.REPORTS_PREFIX + name + (x if name.endswith(":") else "")
+        suffix = "3:u17" if name == "cell:" else x
+        assert key == keys.REPORTS_PREFIX + name + (suffix if name.endswith(":") else "")
+    # The cells' key: P .. 'cell:' .. precision .. ':' .. geohash.
+    assert "P .. 'cell:' .. precision .. ':' .. string.sub(hash, 1, precision)" in ALL_TEXT
+    assert "P .. 'cell:' .. ARGV[5] .. ':' .. ARGV[i]" in ALL_TEXT
+
+
+def test_the_cells_precisions_and_version_are_the_python_ones() -> None:
+    assert re.findall(r"^local CELL_PRECISIONS = (\d+)$", PRELUDE, re.MULTILINE) == [
+        str(CELL_PRECISIONS)
+    ]
+    assert re.findall(r"^local CELLS_VERSION = '(\w+)'$", PRELUDE, re.MULTILINE) == [CELLS_VERSION]
+    assert re.findall(r"^local GEOHASH_ALPHABET = '(\w+)'$", PRELUDE, re.MULTILINE) == [
+        GEOHASH_ALPHABET
+    ]

@@ -57,6 +57,8 @@ async def test_the_script_writes_the_keys_redis_keys_names(
         keys.reports_by_status("open"),
         keys.reports_by_class("D40"),
         keys.reports_by_session("S9"),
+        # The map's cells at every precision (HERE's geohash is u173zm8...).
+        *(keys.report_cell(precision, "u173zm8"[:precision]) for precision in range(1, 8)),
         # Its address is looked up in the background.
         keys.report_queue("geocode"),
         keys.report_job("geocode", made.report_id),

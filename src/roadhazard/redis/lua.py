@@ -1,7 +1,7 @@
 """Lua scripts kept as package data (`<domain>/lua/*.lua`), registered once per Redis client.
 
 A script may begin with `-- include: <file>.lua` lines. The loader puts each named file (from
-the same `lua/` folder) in front of the script, so functions several scripts share, such as the
+the same `lua/` folder, with the files it includes in turn, each file once) in front of the script, so functions several scripts share, such as the
 reports' prelude, are written once, and each script is still one self-contained EVAL, which is
 all Redis accepts.
 
@@ -58,11 +58,20 @@ def _read(package: str, file: str) -> str:
 
 @cache
 def _source(package: str, file: str) -> str:
+    included = _included(package, file, {file})
+    return "".join(part if part.endswith("\n") else part + "\n" for part in included)
+
+
+def _included(package: str, file: str, seen: set[str]) -> list[str]:
+    """`file` after what it includes, each file once however often it is named: an included
+    file may include others (the reports' prelude includes the geohash)."""
     text = _read(package, file)
-    included: list[str] = []
+    parts: list[str] = []
     for line in text.splitlines():
         match = _INCLUDE_LINE.fullmatch(line.strip())
         if match is None:
             break
-        included.append(_read(package, match["file"]))
-    return "".join(part if part.endswith("\n") else part + "\n" for part in included) + text
+        if match["file"] not in seen:
+            seen.add(match["file"])
+            parts += _included(package, match["file"], seen)
+    return [*parts, text]

@@ -43,6 +43,17 @@ def report_idempotency(caller: str, client_key: str) -> str:
     return f"{REPORTS_PREFIX}idem:{digest(caller + chr(0) + client_key)}"
 
 
+REPORT_CELLS_VERSION = f"{REPORTS_PREFIX}cells_version"
+"""String: the version of the map's cells (`report_cell`) once every report is counted in them;
+absent or older, the service rebuilds them at start (roadhazard.reports.clusters)."""
+
+
+def report_cell(precision: int, geohash: str) -> str:
+    """Hash: the reports in one geohash cell, counted by class|state|severity with the sums of
+    their positions (the map's clusters; the scripts keep it, see lua/prelude.lua)."""
+    return f"{REPORTS_PREFIX}cell:{precision}:{key_part('geohash', geohash)}"
+
+
 REPORTS_GEO_ALL = f"{REPORTS_PREFIX}geo_all"
 """Geo set: every report with a location, whatever its state, for the list's area filters."""
 

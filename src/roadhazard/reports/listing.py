@@ -200,10 +200,15 @@ async def _area_candidates(store: ReportStore, query: ReportQuery) -> list[Posit
     return await store.scores(ids)
 
 
-async def _box_ids(store: ReportStore, box: BoundingBox) -> list[str]:
+def search_box(box: BoundingBox) -> tuple[float, float, float, float]:
+    """A GEOSEARCH BYBOX that covers `box`: centre lon, centre lat, width and height in metres.
+    It may hold more than `box`; callers test each report against the box itself."""
     width, height = _box_size_m(box)
-    centre_lat = (box.min_lat + box.max_lat) / 2
-    centre_lon = (box.min_lon + box.max_lon) / 2
+    return (box.min_lon + box.max_lon) / 2, (box.min_lat + box.max_lat) / 2, width, height
+
+
+async def _box_ids(store: ReportStore, box: BoundingBox) -> list[str]:
+    centre_lon, centre_lat, width, height = search_box(box)
     return await store.in_box(centre_lat, centre_lon, width, height, AREA_MAX_CANDIDATES)
 
 

@@ -6,6 +6,9 @@ own key; the index keys depend on the report's fields, so the scripts build them
 prefix in ARGV[1] with the names `roadhazard.reports.keys` documents (`lua/prelude.lua`, shared by
 the scripts that include it). Scripts read their time from ARGV, never from the server, so tests
 can inject a clock. Each script's file says what its KEYS, ARGV and reply are.
+
+The map's scripts (roadhazard.reports.clusters) build every key they read from the prefix too;
+their KEYS[1] is a fixed key of the {reports} slot, so a cluster client sends them to its node.
 """
 
 from __future__ import annotations
@@ -30,3 +33,10 @@ JOB_STAGE = LuaScript(_PACKAGE, "job_stage.lua")
 JOB_CLAIM = LuaScript(_PACKAGE, "job_claim.lua")
 JOB_DONE = LuaScript(_PACKAGE, "job_done.lua")
 JOB_RETRY = LuaScript(_PACKAGE, "job_retry.lua")
+
+# The map: cells' counters, cells counted from the reports, single reports; and the rebuild
+# that counts older reports into the cells.
+CELLS_READ = LuaScript(_PACKAGE, "cells_read.lua")
+CELLS_SCAN = LuaScript(_PACKAGE, "cells_scan.lua")
+POINTS = LuaScript(_PACKAGE, "points.lua")
+CELLS_REBUILD = LuaScript(_PACKAGE, "cells_rebuild.lua")

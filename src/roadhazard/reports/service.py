@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import structlog
 
@@ -18,6 +18,8 @@ from roadhazard.ids import is_ulid, new_ulid
 from roadhazard.media.service import IMAGE_KINDS, ImageKind, inspect_image
 from roadhazard.observability import metrics
 from roadhazard.reports.addresses import ReportAddresses
+from roadhazard.reports.cluster_store import ClusterStore
+from roadhazard.reports.clusters import ClusterMap, ensure_cells, find_clusters
 from roadhazard.reports.idempotency import IDEMPOTENCY_LEASE_MS, Filed, file_once
 from roadhazard.reports.images import ImageSource, PreparedImage, ReportImages
 from roadhazard.reports.listing import ReportPage, ReportQuery, list_reports
@@ -58,6 +60,7 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 Clock = Callable[[], datetime]
+DailyCounts = list[tuple[date, int]]  # (UTC day, reports created that day)
 
 PURGE_BATCH = 200
 
@@ -83,7 +86,14 @@ class ReportsService:
     # Called once background work is staged, so this process's workers start on it at once.
     on_staged: Callable[[], None] = _no_wake
     purge_interval_s: float = 3600.0
+    # How often the map's cells are checked for reports written before them (one GET when none).
+    cells_check_interval_s: float = 3600.0
+    cells: ClusterStore = field(init=False, repr=False)
     _retention: Periodic | None = field(default=None, init=False, repr=False)
+    _cells_check: Periodic | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.cells = ClusterStore(self.store.redis)
 
     # Sessions' contract
 
@@ -265,6 +275,24 @@ class ReportsService:
     async def stats(self) -> ReportStats:
         return await self.store.stats(since_ms=epoch_ms(self.clock() - timedelta(hours=24)))
 
+    async def daily_counts(self, days: int) -> DailyCounts:
+        """Reports created on each of the last `days` UTC days, today included, oldest first."""
+        today = self.clock().astimezone(UTC).date()
+        first = today - timedelta(days=days - 1)
+        midnights = [
+            datetime.combine(first + timedelta(days=n), time(), UTC) for n in range(days + 1)
+        ]
+        counts = await self.store.count_per_interval([epoch_ms(m) for m in midnights])
+        return [(first + timedelta(days=n), count) for n, count in enumerate(counts)]
+
+    async def clusters(self, query: ReportQuery, zoom: int) -> ClusterMap:
+        """The map over `query.bbox` at `zoom` (roadhazard.reports.clusters)."""
+        return await find_clusters(self.cells, query, zoom)
+
+    async def ensure_cells(self) -> int:
+        """Counts reports written before the map's cells into them, once (see clusters.py)."""
+        return await ensure_cells(self.store, self.cells)
+
     # Retention
 
     async def purge_expired(self, limit: int = 10_000) -> int:
@@ -294,11 +322,20 @@ class ReportsService:
                 "report-retention", self.purge_expired, self.purge_interval_s
             )
             self._retention.start()
+        # In the background: the first check may have a million older reports to count, and
+        # a Redis outage at start only delays it to the next round.
+        if self._cells_check is None:
+            self._cells_check = Periodic(
+                "report-cells", self.ensure_cells, self.cells_check_interval_s
+            )
+            self._cells_check.start()
 
     async def aclose(self) -> None:
-        retention, self._retention = self._retention, None
-        if retention is not None:
-            await retention.aclose()
+        for name in ("_retention", "_cells_check"):
+            task: Periodic | None = getattr(self, name)
+            setattr(self, name, None)
+            if task is not None:
+                await task.aclose()
 
     # Background work
 

@@ -16,6 +16,7 @@ Layout (all under the `{reports}` hash tag, see `roadhazard.reports.keys`):
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
@@ -216,6 +217,14 @@ class ReportStore:
     async def count_between(self, min_ms: int, max_ms: int | None = None) -> int:
         high = "+inf" if max_ms is None else str(max_ms)
         return int(await self.redis.zcount(keys.REPORTS_BY_TIME, min_ms, high))
+
+    async def count_per_interval(self, bounds_ms: Sequence[int]) -> list[int]:
+        """Reports created in each [bounds_ms[i], bounds_ms[i + 1]), in one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for low, high in itertools.pairwise(bounds_ms):
+                pipe.zcount(keys.REPORTS_BY_TIME, low, f"({high}")
+            counts: list[int] = await pipe.execute()
+        return [int(count) for count in counts]
 
     async def created_before(self, cutoff_ms: int, count: int) -> list[str]:
         ids = await self.redis.zrange(

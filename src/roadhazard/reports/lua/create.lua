@@ -40,6 +40,7 @@ if radius > 0 and r.lon ~= '' and geo_ok(r) then
   end
 end
 r.history = cjson.encode({{state = r.state, at = r.requested}})
+r.cells_v = CELLS_VERSION
 store(key, r)
 index(r, true)
 count(r, 1)

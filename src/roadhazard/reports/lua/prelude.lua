@@ -1,3 +1,4 @@
+-- include: geohash.lua
 -- Shared by every script that changes a report (each names it with `-- include: prelude.lua`).
 --
 -- ARGV[1] is always the key prefix `rh:{reports}:` (roadhazard.reports.keys.REPORTS_PREFIX).
@@ -68,10 +69,42 @@ local function index(r, add)
   end
 end
 
+local function severity_of(r)
+  if r.severity == '' then return 'unknown' end
+  return r.severity
+end
+
+-- The map's cells (roadhazard.reports.clusters): a report with a position counts in its
+-- geohash cell at each precision 1..CELL_PRECISIONS, under its class|state|severity, with the
+-- sums of its position in microdegrees, so a cell's centroid over any filter stays exact as
+-- reports come and go. Only a report marked `cells_v` = CELLS_VERSION is in the cells (every
+-- report this version writes); older ones are added once by cells_rebuild.lua, so a rebuild
+-- and live writes never count a report twice. A cell goes when its last report does.
+local CELL_PRECISIONS = 7
+local CELLS_VERSION = '1'
+
+local function count_cells(r, delta)
+  if r.cells_v ~= CELLS_VERSION or r.lon == '' or not geo_ok(r) then return end
+  local lat, lon = tonumber(r.lat), tonumber(r.lon)
+  local hash = geohash(lat, lon, CELL_PRECISIONS)
+  local combo = r.code .. '|' .. r.state .. '|' .. severity_of(r)
+  local lat_e6, lon_e6 = microdegrees(lat), microdegrees(lon)
+  for precision = 1, CELL_PRECISIONS do
+    local cell = P .. 'cell:' .. precision .. ':' .. string.sub(hash, 1, precision)
+    if redis.call('HINCRBY', cell, 'n', delta) <= 0 then
+      redis.call('DEL', cell)
+    elseif redis.call('HINCRBY', cell, 'n:' .. combo, delta) <= 0 then
+      redis.call('HDEL', cell, 'n:' .. combo, 'lat_e6:' .. combo, 'lon_e6:' .. combo)
+    else
+      redis.call('HINCRBY', cell, 'lat_e6:' .. combo, delta * lat_e6)
+      redis.call('HINCRBY', cell, 'lon_e6:' .. combo, delta * lon_e6)
+    end
+  end
+end
+
 local function count(r, delta)
   local stats = P .. 'stats'
-  local severity = r.severity
-  if severity == '' then severity = 'unknown' end
+  local severity = severity_of(r)
   redis.call('HINCRBY', stats, 'total', delta)
   redis.call('HINCRBY', stats, 'state:' .. r.state, delta)
   redis.call('HINCRBY', stats, 'status:' .. status_of(r.state), delta)
@@ -81,6 +114,7 @@ local function count(r, delta)
     redis.call('HINCRBY', stats, 'conf_micros', delta * tonumber(r.conf_micros))
     redis.call('HINCRBY', stats, 'conf_n', delta)
   end
+  count_cells(r, delta)
 end
 
 local function store(key, r)

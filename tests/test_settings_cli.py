@@ -39,6 +39,7 @@ def run_cli(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
         ("REDIS_URL", "unix://"),
         ("GEOCODER_URL", "https://"),
         ("CLOUDINARY_API_URL", "https://api.example:notaport"),
+        ("DASHBOARD_TILE_URL", f"https://tiles.example/{{z}}/{{x}}.png?key={PASSWORD}"),
     ],
 )
 def test_a_bad_url_is_one_message_naming_the_variable_and_status_2(

@@ -20,7 +20,14 @@ from redis.asyncio.connection import parse_url
 
 from roadhazard import __version__
 from roadhazard.credentials import CloudinaryCredentials
+from roadhazard.map_tiles import (
+    OPENSTREETMAP_ATTRIBUTION,
+    OPENSTREETMAP_TILES,
+    check_attribution,
+    check_tile_url,
+)
 from roadhazard.proxies import check_trusted_proxies
+from roadhazard.urls import split_http_url
 
 BUNDLED_MODEL = Path(__file__).parent / "models" / "roadhazard-demo.onnx"
 
@@ -150,6 +157,11 @@ class Settings(BaseSettings):
     rate_limit_reports: int = Field(default=60, ge=0, le=1_000_000)
     rate_limit_reads: int = Field(default=600, ge=0, le=1_000_000)
 
+    # the triage dashboard (/dashboard): its background map and how often it refreshes
+    dashboard_tile_url: str = Field(default=OPENSTREETMAP_TILES, max_length=500)
+    dashboard_tile_attribution: str = Field(default=OPENSTREETMAP_ATTRIBUTION, max_length=300)
+    dashboard_refresh_s: float = Field(default=30.0, ge=0.2, le=3600)
+
     @field_validator("model_path")
     @classmethod
     def _check_model_file(cls, value: Path) -> Path:
@@ -178,14 +190,18 @@ class Settings(BaseSettings):
     @classmethod
     def _check_http_url(cls, value: str | None) -> str | None:
         if value is not None:
-            try:
-                parts = urlsplit(value)
-                parts.port  # noqa: B018 - raises for a port that is not a number
-            except ValueError:
-                raise ValueError("is not a valid URL") from None
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError("must be an http:// or https:// URL with a host")
+            split_http_url(value)
         return value
+
+    @field_validator("dashboard_tile_url")
+    @classmethod
+    def _check_tile_url(cls, value: str) -> str:
+        return check_tile_url(value)
+
+    @field_validator("dashboard_tile_attribution")
+    @classmethod
+    def _check_tile_attribution(cls, value: str) -> str:
+        return check_attribution(value)
 
     @field_validator("forwarded_allow_ips")
     @classmethod

@@ -232,7 +232,10 @@ async def expected_cells(redis: Redis, reports: list[Report]) -> dict[str, dict[
         if await redis.hget(keys.report(report_id), "cells_v") == "1"
     }
     located = [r for r in reports if r.location is not None and r.id in counted]
-    hashes = await redis.geohash(keys.REPORTS_GEO_ALL, *[r.id for r in located]) if located else []
+    hashes = cast(
+        list[str],
+        await redis.geohash(keys.REPORTS_GEO_ALL, *[r.id for r in located]) if located else [],
+    )
     cells: dict[str, dict[str, int]] = {}
     for report, geohash in zip(located, hashes, strict=True):
         assert report.location is not None

@@ -96,7 +96,9 @@ async def test_the_lua_geohash_is_redis_geohash(any_redis: Redis) -> None:
     points += _edge_points(rng)
     for start in range(0, len(points), 500):
         pairs = await _lua_and_redis(any_redis, points[start : start + 500])
-        mismatched = [(p, a, b) for p, (a, b) in zip(points[start:], pairs) if a != b[:10]]
+        mismatched = [
+            (p, a, b) for p, (a, b) in zip(points[start:], pairs, strict=False) if a != b[:10]
+        ]
         assert mismatched == []
     # Redis's wrap at the antimeridian, which the cells follow.
     [(at_180, _)] = await _lua_and_redis(any_redis, [(0.0, 180.0)])
@@ -113,14 +115,16 @@ async def test_the_python_grid_names_the_cell_redis_puts_a_point_in(redis: Redis
             grid = covering(BoundingBox(lon, lat, lon, lat), precision)
             assert grid.geohashes() == [lua[:precision]]
             cell = bounds(lua[:precision])
-            assert cell.min_lon <= lon <= cell.max_lon and cell.min_lat <= lat <= cell.max_lat
+            assert cell.min_lon <= lon <= cell.max_lon
+            assert cell.min_lat <= lat <= cell.max_lat
 
 
 def test_the_zoom_table() -> None:
     table = [precision_for_zoom(zoom) for zoom in range(16)]
     assert table == [1, 1, 2, 2, 2, 3, 3, 4, 4, 4, 5, 5, 6, 6, 6, 7]
     widths = [cell_width_px(precision_for_zoom(zoom), zoom) for zoom in range(1, 16)]
-    assert min(widths) == 32 and max(widths) == 128
+    assert min(widths) == 32
+    assert max(widths) == 128
     assert precision_for_zoom(22) == 7
 
 
@@ -133,16 +137,20 @@ def test_a_box_that_needs_too_many_cells_gets_coarser_ones() -> None:
     assert grid_for(BoundingBox(4.85, 52.35, 4.95, 52.40), 12).precision == 6
     world = BoundingBox(-180, -85, 180, 85)
     assert grid_for(world, 15).size <= MAX_CANDIDATE_CELLS
-    assert grid_for(world, 0).precision == 1 and grid_for(world, 0).size == 32
+    assert grid_for(world, 0).precision == 1
+    assert grid_for(world, 0).size == 32
 
 
 def test_odd_boxes_give_sane_grids() -> None:
     line = covering(BoundingBox(4.89, 52.3, 4.89, 52.4), 6)  # min_lon == max_lon
-    assert line.west == line.east and line.size == line.north - line.south + 1
+    assert line.west == line.east
+    assert line.size == line.north - line.south + 1
     dot = covering(BoundingBox(4.89, 52.37, 4.89, 52.37), 7)
     assert dot.size == 1
     east_edge = covering(BoundingBox(179.9, 0, 180, 0.1), 4)
-    assert east_edge.wraps and east_edge.columns == [0, 1023] and east_edge.size == 2
+    assert east_edge.wraps
+    assert east_edge.columns == [0, 1023]
+    assert east_edge.size == 2
     assert not covering(BoundingBox(-180, 0, 180, 1), 1).wraps
 
 
@@ -173,8 +181,10 @@ async def test_counters_follow_create_transition_update_duplicate_and_delete(
     await service.act(first.report_id, Action.CONFIRM)
     await service.update(first.report_id, ReportChanges(frozenset({"severity"}), severity=None))
     cell = await _cell(redis, 1, "u")
-    assert cell["n"] == "2" and cell["n:D40|confirmed|unknown"] == "1"
-    assert "n:D40|new|high" not in cell and "lat_e6:D40|new|high" not in cell
+    assert cell["n"] == "2"
+    assert cell["n:D40|confirmed|unknown"] == "1"
+    assert "n:D40|new|high" not in cell
+    assert "lat_e6:D40|new|high" not in cell
 
     await service.delete(second.report_id)
     assert await _cell(redis, 7, "u173zm8") == {
@@ -246,9 +256,13 @@ async def test_the_service_rebuilds_the_cells_when_it_starts(
 ) -> None:
     made = (await service.create_from_sighting(sighting())).report_id
     await _forget_cells(redis, [made])
+
+    async def marked() -> bool:
+        return bool(await redis.exists(keys.REPORT_CELLS_VERSION))
+
     service.start()
     try:
-        await eventually(lambda: redis.exists(keys.REPORT_CELLS_VERSION))
+        await eventually(marked)
     finally:
         await service.aclose()
     assert (await _cell(redis, 7, "u173zm8"))["n"] == "1"

@@ -56,7 +56,8 @@ async def test_cells_count_every_report_in_view(
     service: ReportsService, city: dict[str, str]
 ) -> None:
     found = await _map(service, 11)
-    assert found.precision == 5 and found.reports == []
+    assert found.precision == 5
+    assert found.reports == []
     assert _summary(found) == [
         ("u173z", 3, {"new": 2, "dismissed": 1}),
         ("u176p", 1, {"new": 1}),
@@ -157,7 +158,8 @@ async def test_street_zoom_gives_single_reports(
 ) -> None:
     street = BoundingBox(4.889, 52.3699, 4.891, 52.3704)  # HERE and 40 m north, not 60 m
     found = await service.clusters(ReportQuery(bbox=street), 16)
-    assert found.precision is None and found.cells == []
+    assert found.precision is None
+    assert found.cells == []
     assert [p.id for p in found.reports] == sorted([city["pothole"], city["crack"]])
     pothole = next(p for p in found.reports if p.id == city["pothole"])
     assert (pothole.lon, pothole.lat, pothole.code, pothole.state) == (4.89, 52.37, "D40", "new")
@@ -167,7 +169,8 @@ async def test_street_zoom_gives_single_reports(
 
     monkeypatch.setattr(clusters, "POINTS_CAP", 1)
     crowded = await service.clusters(ReportQuery(bbox=street), 16)
-    assert crowded.precision == 7 and crowded.reports == []
+    assert crowded.precision == 7
+    assert crowded.reports == []
     assert [(c.geohash, c.count) for c in crowded.cells] == [("u173zm8", 2)]
 
 
@@ -214,6 +217,7 @@ async def test_daily_counts_are_per_utc_day_oldest_first(
     assert days == [(date(2025, 5, 30), 1), (date(2025, 5, 31), 1), (date(2025, 6, 1), 3)]
     assert [count for _, count in await service.daily_counts(1)] == [3]
     month = await service.daily_counts(30)
-    assert len(month) == 30 and month[0][0] == date(2025, 5, 3)
+    assert len(month) == 30
+    assert month[0][0] == date(2025, 5, 3)
     assert sum(count for _, count in month) == 5
     assert sum(count for _, count in await service.daily_counts(366)) == 6

@@ -8,6 +8,7 @@ unless ROADHAZARD_PUBLIC_READS is off), `write_router` (reporters file reports) 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -17,6 +18,14 @@ from roadhazard.access.dependencies import AdminDep, ReaderDep, ReporterDep
 from roadhazard.errors import Unprocessable
 from roadhazard.inputs import GEO_MAX_LAT, UtcDatetime
 from roadhazard.ratelimit import client_identity, rate_limit
+from roadhazard.reports.cells import MAX_CANDIDATE_CELLS, MAX_ZOOM, STREET_ZOOM
+from roadhazard.reports.cluster_schemas import (
+    ClusterCollection,
+    DailyStatsOut,
+    DayCountOut,
+    GeoJSONResponse,
+)
+from roadhazard.reports.clusters import POINTS_CAP, SCAN_CAP
 from roadhazard.reports.dependencies import ReportsServiceDep
 from roadhazard.reports.images import ImageSource
 from roadhazard.reports.listing import BoundingBox, ReportQuery
@@ -90,25 +99,58 @@ def _valid_lat(lat: float) -> bool:
     return -GEO_MAX_LAT <= lat <= GEO_MAX_LAT
 
 
+_LIMITS = f"lat within ±{GEO_MAX_LAT} (the geo index's limit), lon within ±180"
+
+
+def _bbox(raw: str) -> BoundingBox:
+    """`bbox` of the list and the map: min_lon,min_lat,max_lon,max_lat, in order, in range."""
+    box = BoundingBox(*_float_list(raw, 4, "bbox"))
+    if not (
+        -180 <= box.min_lon <= box.max_lon <= 180
+        and _valid_lat(box.min_lat)
+        and box.min_lat <= box.max_lat
+        and _valid_lat(box.max_lat)
+    ):
+        raise Unprocessable(f"`bbox` must be min_lon,min_lat,max_lon,max_lat with {_LIMITS}.")
+    return box
+
+
 def _area(near: str | None, radius_m: float | None, bbox: str | None) -> dict[str, Any]:
     area: dict[str, Any] = {}
-    limits = f"lat within ±{GEO_MAX_LAT} (the geo index's limit), lon within ±180"
     if near is not None:
         lat, lon = _float_list(near, 2, "near")
         if not (_valid_lat(lat) and -180 <= lon <= 180) or radius_m is None:
-            raise Unprocessable(f"`near` needs lat,lon with {limits}, and `radius_m`.")
+            raise Unprocessable(f"`near` needs lat,lon with {_LIMITS}, and `radius_m`.")
         area.update(near=GeoPoint(lat, lon), radius_m=radius_m)
     if bbox is not None:
-        box = BoundingBox(*_float_list(bbox, 4, "bbox"))
-        if not (
-            -180 <= box.min_lon <= box.max_lon <= 180
-            and _valid_lat(box.min_lat)
-            and box.min_lat <= box.max_lat
-            and _valid_lat(box.max_lat)
-        ):
-            raise Unprocessable(f"`bbox` must be min_lon,min_lat,max_lon,max_lat with {limits}.")
-        area.update(bbox=box)
+        area.update(bbox=_bbox(bbox))
     return area
+
+
+def report_filters(
+    status: ReportStatus | None = None,
+    state: ReportState | None = None,
+    service_code: Annotated[str | None, Query(max_length=64)] = None,
+    severity: Severity | None = None,
+    min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
+    session_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.-]{1,128}$")] = None,
+    since: UtcDatetime | None = None,
+    until: UtcDatetime | None = None,
+) -> ReportQuery:
+    """The filters the list and the map share, with the same names and checks."""
+    return ReportQuery(
+        status=status,
+        state=state,
+        code=service_code,
+        severity=severity,
+        min_confidence=min_confidence,
+        session_id=session_id,
+        since=since,
+        until=until,
+    )
+
+
+ReportFilters = Annotated[ReportQuery, Depends(report_filters)]
 
 
 def _report_out(service: ReportsService, report: Report) -> ReportOut:
@@ -119,14 +161,7 @@ def _report_out(service: ReportsService, report: Report) -> ReportOut:
 async def list_reports(
     _: ReaderDep,
     service: ReportsServiceDep,
-    status: ReportStatus | None = None,
-    state: ReportState | None = None,
-    service_code: Annotated[str | None, Query(max_length=64)] = None,
-    severity: Severity | None = None,
-    min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
-    session_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.-]{1,128}$")] = None,
-    since: UtcDatetime | None = None,
-    until: UtcDatetime | None = None,
+    filters: ReportFilters,
     near: Annotated[str | None, Query(description="lat,lon", pattern=NEAR_PATTERN)] = None,
     radius_m: Annotated[float | None, Query(gt=0, le=100_000)] = None,
     bbox: Annotated[
@@ -138,15 +173,8 @@ async def list_reports(
     limit: Annotated[int, Query(ge=1, le=LIST_LIMIT_MAX)] = 50,
 ) -> ReportListOut:
     """Reports, newest first by default; `next_cursor` continues the list."""
-    query = ReportQuery(
-        status=status,
-        state=state,
-        code=service_code,
-        severity=severity,
-        min_confidence=min_confidence,
-        session_id=session_id,
-        since=since,
-        until=until,
+    query = replace(
+        filters,
         order="newest" if sort == "newest" else "oldest",
         cursor=cursor,
         limit=limit,
@@ -164,6 +192,45 @@ async def list_reports(
 async def report_stats(_: ReaderDep, service: ReportsServiceDep) -> ReportStatsOut:
     """Counts by status, state, class and severity, the last 24 h, and the mean confidence."""
     return ReportStatsOut.model_validate(await service.stats(), from_attributes=True)
+
+
+@read_router.get("/stats/daily", response_model=DailyStatsOut)
+async def report_stats_daily(
+    _: ReaderDep,
+    service: ReportsServiceDep,
+    days: Annotated[int, Query(ge=1, le=366, description="How many UTC days, today's last.")] = 30,
+) -> DailyStatsOut:
+    """New reports per UTC day, oldest first."""
+    counts = await service.daily_counts(days)
+    return DailyStatsOut(days=[DayCountOut(date=day, count=count) for day, count in counts])
+
+
+@read_router.get(
+    "/clusters",
+    response_model=ClusterCollection,
+    response_class=GeoJSONResponse,
+    responses=problem_responses(400, 422),
+    description=(
+        "The reports in `bbox` as a GeoJSON FeatureCollection (`application/geo+json`, "
+        "positions lon,lat) for a map at `zoom`: counts by geohash cell, the cells 32 to 128 "
+        f"px wide at that zoom (coarser when the box needs more than {MAX_CANDIDATE_CELLS:,}); "
+        f"from zoom {STREET_ZOOM}, single reports (cells of precision 7 past {POINTS_CAP:,} "
+        "in the box). Filters as in the list; `since`, `until`, `session_id` and "
+        "`min_confidence` are checked report by report, and refused (422) when more than "
+        f"{SCAN_CAP:,} reports could match: zoom in, or drop them."
+    ),
+)
+async def report_clusters(
+    _: ReaderDep,
+    service: ReportsServiceDep,
+    filters: ReportFilters,
+    bbox: Annotated[
+        str, Query(description="min_lon,min_lat,max_lon,max_lat", pattern=BBOX_PATTERN)
+    ],
+    zoom: Annotated[int, Query(ge=0, le=MAX_ZOOM, description="The web map's zoom.")],
+) -> ClusterCollection:
+    found = await service.clusters(replace(filters, bbox=_bbox(bbox)), zoom)
+    return ClusterCollection.from_map(found)
 
 
 @read_router.get("/{report_id}", response_model=ReportOut, responses=problem_responses(404))

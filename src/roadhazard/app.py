@@ -32,6 +32,9 @@ from roadhazard.observability.loop_lag import LoopLagMonitor
 from roadhazard.observability.middleware import MetricsMiddleware
 from roadhazard.observability.multiprocess import mark_process_dead
 from roadhazard.observability.router import router as metrics_router
+from roadhazard.open311.errors import OPEN311_PATHS
+from roadhazard.open311.errors import render_error as render_open311_error
+from roadhazard.open311.router import router as open311_router
 from roadhazard.reports.router import router as reports_router
 from roadhazard.request_context import RequestIdMiddleware
 from roadhazard.sessions.router import router as sessions_router
@@ -60,11 +63,15 @@ def create_app(settings: Settings, *, detector_loader: DetectorLoader | None = N
         openapi_url=None,
     )
     install_error_handlers(
-        app, retry_after_s=settings.retry_after_s, crash_headers=SECURITY_HEADER_FIELDS
+        app,
+        retry_after_s=settings.retry_after_s,
+        crash_headers=SECURITY_HEADER_FIELDS,
+        renderers={OPEN311_PATHS: render_open311_error},
     )
     app.include_router(health_router)
     app.include_router(detection_router)
     app.include_router(reports_router)
+    app.include_router(open311_router)
     app.include_router(sessions_router)
     app.include_router(geocoding_router)
     app.include_router(metrics_router)

@@ -72,6 +72,27 @@ def image_request_body(
     }
 
 
+def form_request_body(
+    params_model: type[BaseModel], *, media_types: tuple[str, ...], rules: dict[str, Any]
+) -> dict[str, Any]:
+    """A request body of text fields only: `params_model`'s fields as a form in each of
+    `media_types`, without the null a form cannot send, with `rules` (which fields go together)
+    beside them. Fields the model does not name are allowed: the model ignores them."""
+    fields = params_model.model_json_schema(ref_template=COMPONENT_REF)
+    schema = {
+        "type": "object",
+        "required": fields.get("required", []),
+        "properties": {name: _not_null(item) for name, item in fields["properties"].items()},
+        **rules,
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {media_type: {"schema": schema} for media_type in media_types},
+        }
+    }
+
+
 def _list_of(item: dict[str, Any]) -> dict[str, Any]:
     return {"type": "array", "items": item, "minItems": 1}
 

@@ -237,25 +237,43 @@ async def expected_cells(redis: Redis, reports: list[Report]) -> dict[str, dict[
         await redis.geohash(keys.REPORTS_GEO_ALL, *[r.id for r in located]) if located else [],
     )
     cells: dict[str, dict[str, int]] = {}
+
+    def add(key: str, *fields: tuple[str, int]) -> None:
+        cell = cells.setdefault(key, {})
+        for name, value in fields:
+            cell[name] = cell.get(name, 0) + value
+
     for report, geohash in zip(located, hashes, strict=True):
         assert report.location is not None
         severity = report.severity.value if report.severity else "unknown"
         combo = f"{report.code}|{report.state.value}|{severity}"
+        lat_e6 = math.floor(report.location.lat * 1e6 + 0.5)
+        lon_e6 = math.floor(report.location.lon * 1e6 + 0.5)
         for precision in range(1, CELL_PRECISIONS + 1):
-            cell = cells.setdefault(keys.report_cell(precision, geohash[:precision]), {})
-            for name, value in (
+            cell = geohash[:precision]
+            add(
+                keys.report_cell(precision, cell),
                 ("n", 1),
+                ("lat_e6", lat_e6),
+                ("lon_e6", lon_e6),
+                (f"class:{report.code}", 1),
+                (f"state:{report.state.value}", 1),
+                (f"severity:{severity}", 1),
+            )
+            add(
+                keys.report_cell_combos(precision, cell),
                 (f"n:{combo}", 1),
-                (f"lat_e6:{combo}", math.floor(report.location.lat * 1e6 + 0.5)),
-                (f"lon_e6:{combo}", math.floor(report.location.lon * 1e6 + 0.5)),
-            ):
-                cell[name] = cell.get(name, 0) + value
+                (f"lat_e6:{combo}", lat_e6),
+                (f"lon_e6:{combo}", lon_e6),
+            )
+    # A field that reaches 0 goes (a sum may, too).
+    cells = {k: {n: v for n, v in cell.items() if v} for k, cell in cells.items()}
     return cells
 
 
 async def _actual_cells(redis: Redis) -> dict[str, dict[str, int]]:
     found = {}
-    async for key in redis.scan_iter(match=f"{keys.REPORTS_PREFIX}cell:*", count=500):
+    async for key in redis.scan_iter(match=f"{keys.REPORTS_PREFIX}cell*:*", count=500):
         raw = cast(dict[str, str], await redis.hgetall(key))
         found[key] = {name: int(value) for name, value in raw.items()}
     return found

@@ -155,6 +155,12 @@ def test_odd_boxes_give_sane_grids() -> None:
 
 
 async def _cell(redis: Redis, precision: int, geohash: str) -> dict[str, str]:
+    """The cell's class|state|severity counters."""
+    key = keys.report_cell_combos(precision, geohash)
+    return cast(dict[str, str], await redis.hgetall(key))
+
+
+async def _totals(redis: Redis, precision: int, geohash: str) -> dict[str, str]:
     return cast(dict[str, str], await redis.hgetall(keys.report_cell(precision, geohash)))
 
 
@@ -169,7 +175,6 @@ async def test_counters_follow_create_transition_update_duplicate_and_delete(
     lat_e6, lon_e6 = 52_370_000, 4_890_000
     near_lat_e6 = round(near.lat * 1e6)
     assert cell == {
-        "n": "2",
         "n:D40|new|high": "1",
         "lat_e6:D40|new|high": str(lat_e6),
         "lon_e6:D40|new|high": str(lon_e6),
@@ -177,30 +182,46 @@ async def test_counters_follow_create_transition_update_duplicate_and_delete(
         "lat_e6:D40|duplicate|high": str(near_lat_e6),
         "lon_e6:D40|duplicate|high": str(lon_e6),
     }
+    assert await _totals(redis, 7, "u173zm8") == {
+        "n": "2",
+        "lat_e6": str(lat_e6 + near_lat_e6),
+        "lon_e6": str(2 * lon_e6),
+        "class:D40": "2",
+        "state:new": "1",
+        "state:duplicate": "1",
+        "severity:high": "2",
+    }
 
     await service.act(first.report_id, Action.CONFIRM)
     await service.update(first.report_id, ReportChanges(frozenset({"severity"}), severity=None))
     cell = await _cell(redis, 1, "u")
-    assert cell["n"] == "2"
     assert cell["n:D40|confirmed|unknown"] == "1"
+    assert cell["n:D40|duplicate|high"] == "1"
     assert "n:D40|new|high" not in cell
     assert "lat_e6:D40|new|high" not in cell
 
     await service.delete(second.report_id)
     assert await _cell(redis, 7, "u173zm8") == {
-        "n": "1",
         "n:D40|confirmed|unknown": "1",
         "lat_e6:D40|confirmed|unknown": str(lat_e6),
         "lon_e6:D40|confirmed|unknown": str(lon_e6),
     }
+    assert await _totals(redis, 7, "u173zm8") == {
+        "n": "1",
+        "lat_e6": str(lat_e6),
+        "lon_e6": str(lon_e6),
+        "class:D40": "1",
+        "state:confirmed": "1",
+        "severity:unknown": "1",
+    }
     await assert_consistent(redis)
     await service.delete(first.report_id)
-    assert [key async for key in redis.scan_iter(match=f"{keys.REPORTS_PREFIX}cell:*")] == []
+    assert [key async for key in redis.scan_iter(match=f"{keys.REPORTS_PREFIX}cell*:*")] == []
 
 
 async def test_a_report_that_moves_changes_cells(service: ReportsService, redis: Redis) -> None:
     made = await service.create_from_sighting(sighting(location=None, hazard=resolve("D00")))
-    assert [key async for key in redis.scan_iter(match=f"{keys.REPORTS_PREFIX}cell:*")] == []
+    assert [key async for key in redis.scan_iter(match=f"{keys.REPORTS_PREFIX}cell*:*")] == []
     found = GeoPoint(48.8566, 2.3522)  # geocoding gave it a place
     await service.store.update(
         made.report_id, AddressSettled(AddressStatus.RESOLVED, None, found), "2025-06-01T12:00:00Z"
@@ -219,7 +240,7 @@ async def _forget_cells(redis: Redis, report_ids: list[str]) -> None:
     """Makes the reports look written by a release before the cells."""
     for report_id in report_ids:
         await redis.hdel(keys.report(report_id), "cells_v")
-    stale = [key async for key in redis.scan_iter(match=f"{keys.REPORTS_PREFIX}cell:*")]
+    stale = [key async for key in redis.scan_iter(match=f"{keys.REPORTS_PREFIX}cell*:*")]
     await redis.delete(*stale, keys.REPORT_CELLS_VERSION)
 
 
@@ -231,7 +252,7 @@ async def test_the_rebuild_counts_older_reports_once(service: ReportsService, re
     await service.create_from_sighting(sighting(location=None))
     expected = {
         key: await redis.hgetall(key)
-        async for key in redis.scan_iter(match=f"{keys.REPORTS_PREFIX}cell:*")
+        async for key in redis.scan_iter(match=f"{keys.REPORTS_PREFIX}cell*:*")
     }
     await _forget_cells(redis, made)
     await service.act(made[0], Action.DISMISS)  # a change before the rebuild: no cell yet
@@ -246,7 +267,7 @@ async def test_the_rebuild_counts_older_reports_once(service: ReportsService, re
     reports = await assert_consistent(redis)
     assert len(reports) == 8
     assert set(expected) == {
-        key async for key in redis.scan_iter(match=f"{keys.REPORTS_PREFIX}cell:*")
+        key async for key in redis.scan_iter(match=f"{keys.REPORTS_PREFIX}cell*:*")
     }
     assert await service.ensure_cells() == 0  # the marker is current: one GET
 
@@ -265,5 +286,5 @@ async def test_the_service_rebuilds_the_cells_when_it_starts(
         await eventually(marked)
     finally:
         await service.aclose()
-    assert (await _cell(redis, 7, "u173zm8"))["n"] == "1"
+    assert (await _cell(redis, 7, "u173zm8"))["n:D40|new|high"] == "1"
     await assert_consistent(redis)

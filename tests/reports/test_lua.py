@@ -52,14 +52,18 @@ def test_every_key_the_scripts_build_is_a_key_builders_name() -> None:
         "class:": keys.reports_by_class(x),
         "session:": keys.reports_by_session(x),
         "cell:": keys.report_cell(3, "u17"),
+        "cell_combos:": keys.report_cell_combos(3, "u17"),
     }
     assert built == set(expected)
     for name, key in expected.items():
-        suffix = "3:u17" if name == "cell:" else x
+        suffix = "3:u17" if name.startswith("cell") else x
         assert key == keys.REPORTS_PREFIX + name + (suffix if name.endswith(":") else "")
-    # The cells' key: P .. 'cell:' .. precision .. ':' .. geohash.
-    assert "P .. 'cell:' .. precision .. ':' .. string.sub(hash, 1, precision)" in ALL_TEXT
-    assert "P .. 'cell:' .. ARGV[5] .. ':' .. ARGV[i]" in ALL_TEXT
+    # A cell's keys: the name, the precision, ':', the geohash.
+    assert "local cell = precision .. ':' .. string.sub(hash, 1, precision)" in ALL_TEXT
+    assert "P .. 'cell:' .. cell" in ALL_TEXT
+    assert "P .. 'cell_combos:' .. cell" in ALL_TEXT
+    assert "P .. 'cell:' .. ARGV[5] .. ':' .. geohash" in ALL_TEXT
+    assert "P .. 'cell_combos:' .. ARGV[5] .. ':' .. geohash" in ALL_TEXT
 
 
 def test_the_cells_precisions_and_version_are_the_python_ones() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -59,6 +60,7 @@ async def test_the_script_writes_the_keys_redis_keys_names(
         keys.reports_by_session("S9"),
         # The map's cells at every precision (HERE's geohash is u173zm8...).
         *(keys.report_cell(precision, "u173zm8"[:precision]) for precision in range(1, 8)),
+        *(keys.report_cell_combos(p, "u173zm8"[:p]) for p in range(1, 8)),
         # Its address is looked up in the background.
         keys.report_queue("geocode"),
         keys.report_job("geocode", made.report_id),
@@ -192,3 +194,17 @@ async def test_stats_are_kept_by_every_change(
     assert stats.last_24h == 1
     assert stats.mean_confidence == pytest.approx(0.6)
     await assert_consistent(redis)
+
+
+async def test_create_many_files_each_report_as_create_does(
+    service: ReportsService, redis: Redis
+) -> None:
+    existing = await service.create_from_sighting(sighting())
+    stored = await service.store.get(existing.report_id)
+    assert stored is not None
+    fresh = [replace(stored, id=new_report_id()) for _ in range(3)]
+    outcomes = await service.store.create_many(
+        [*fresh, stored], dedupe_radius_m=0, now_iso=iso(START)
+    )
+    assert outcomes == [(True, None)] * 3 + [(False, None)]
+    assert len(await assert_consistent(redis)) == 4

@@ -2,8 +2,10 @@
 reports, and the rebuild of the cells. Each read is one script call (scripts.py); the scripts
 say what they cost, roadhazard.reports.clusters says when each is used.
 
-Cell hashes (`keys.report_cell`) are written by the report scripts alone (lua/prelude.lua):
-`n`, and per class|state|severity `n:<combo>`, `lat_e6:<combo>`, `lon_e6:<combo>`.
+The cells are written by the report scripts alone (lua/prelude.lua). `keys.report_cell`: `n`,
+`lat_e6` and `lon_e6` (positions summed in microdegrees), `class:<code>`, `state:<state>`,
+`severity:<severity>`; `keys.report_cell_combos`: per class|state|severity combination
+`n:<combo>`, `lat_e6:<combo>` and `lon_e6:<combo>`. A sum that is 0 may be absent.
 """
 
 from __future__ import annotations

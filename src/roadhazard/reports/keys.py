@@ -49,9 +49,14 @@ absent or older, the service rebuilds them at start (roadhazard.reports.clusters
 
 
 def report_cell(precision: int, geohash: str) -> str:
-    """Hash: the reports in one geohash cell, counted by class|state|severity with the sums of
-    their positions (the map's clusters; the scripts keep it, see lua/prelude.lua)."""
+    """Hash: the reports in one geohash cell: how many, their positions summed, counts by
+    class, state and severity (the map's clusters; the scripts keep it, see lua/prelude.lua)."""
     return f"{REPORTS_PREFIX}cell:{precision}:{key_part('geohash', geohash)}"
+
+
+def report_cell_combos(precision: int, geohash: str) -> str:
+    """Hash: the same cell's reports per class|state|severity, for a map with filters."""
+    return f"{REPORTS_PREFIX}cell_combos:{precision}:{key_part('geohash', geohash)}"
 
 
 REPORTS_GEO_ALL = f"{REPORTS_PREFIX}geo_all"

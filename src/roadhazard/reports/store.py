@@ -19,10 +19,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import structlog
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from roadhazard.reports import codec, keys, scripts
 from roadhazard.reports.models import (
@@ -75,12 +76,37 @@ class ReportStore:
         self, report: Report, *, dedupe_radius_m: float, now_iso: str
     ) -> tuple[bool, str | None]:
         """Stores and indexes `report` unless its id exists; returns (created, duplicate_of)."""
-        pairs = [item for pair in codec.encode(report).items() for item in pair]
         created, duplicate_of = await self._create(
-            keys=[keys.report(report.id)],
-            args=[keys.REPORTS_PREFIX, repr(float(dedupe_radius_m)), now_iso, *pairs],
+            keys=[keys.report(report.id)], args=_create_args(report, dedupe_radius_m, now_iso)
         )
         return bool(created), duplicate_of or None
+
+    async def create_many(
+        self, reports: Sequence[Report], *, dedupe_radius_m: float, now_iso: str
+    ) -> list[tuple[bool, str | None]]:
+        """`create` for each report, pipelined in one round trip (imports, the benches); each
+        is still its own atomic script call."""
+        try:
+            return await self._create_pipelined(reports, dedupe_radius_m, now_iso)
+        except NoScriptError:
+            # Not loaded yet (or flushed): no call ran, so the batch is sent again whole.
+            await self.redis.script_load(self._create.script)
+            return await self._create_pipelined(reports, dedupe_radius_m, now_iso)
+
+    async def _create_pipelined(
+        self, reports: Sequence[Report], dedupe_radius_m: float, now_iso: str
+    ) -> list[tuple[bool, str | None]]:
+        # EVALSHA itself: redis-py's script objects would ask SCRIPT EXISTS first, every batch.
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for report in reports:
+                pipe.evalsha(
+                    self._create.sha,
+                    1,
+                    keys.report(report.id),
+                    *_create_args(report, dedupe_radius_m, now_iso),
+                )
+            replies: list[list[Any]] = await pipe.execute()
+        return [(bool(created), duplicate_of or None) for created, duplicate_of in replies]
 
     async def get(self, report_id: str) -> Report | None:
         raw = cast(dict[str, str], await self.redis.hgetall(keys.report(report_id)))
@@ -275,3 +301,8 @@ class ReportStore:
 
     async def release(self, client_key: IdempotencyKey, *, token: str) -> None:
         await self._idem_release(keys=[client_key.redis_key()], args=[token])
+
+
+def _create_args(report: Report, dedupe_radius_m: float, now_iso: str) -> list[str]:
+    pairs = [item for pair in codec.encode(report).items() for item in pair]
+    return [keys.REPORTS_PREFIX, repr(float(dedupe_radius_m)), now_iso, *pairs]

@@ -41,27 +41,47 @@ local function cell_centre(cell, low, high)
   return math.max(low, math.min(high, (first + last) / 2))
 end
 
+-- A geohash character holds 5 bits, alternately longitude's and latitude's: the even
+-- characters (0, 2, ...) 3 of longitude and 2 of latitude, the odd ones 2 and 3.
+local EVEN_CHARS, ODD_CHARS = {}, {}
+for code = 0, 31 do
+  local b4, b3, b2, b1, b0 = math.floor(code / 16) % 2, math.floor(code / 8) % 2,
+    math.floor(code / 4) % 2, math.floor(code / 2) % 2, code % 2
+  local char = string.sub(GEOHASH_ALPHABET, code + 1, code + 1)
+  EVEN_CHARS[(b4 * 4 + b2 * 2 + b0) * 4 + b3 * 2 + b1] = char -- lon b4 b2 b0, lat b3 b1
+  ODD_CHARS[(b4 * 4 + b2 * 2 + b0) * 4 + b3 * 2 + b1] = char -- lat b4 b2 b0, lon b3 b1
+end
+
+-- The centres of the index cells Redis stores lat, lon in. Below longitude 180 the score is
+-- under 2^53, exact, and decodes to the same cells; at 180 it goes through the double.
+local function stored_centre(lat, lon)
+  local lat_cell = index_cell(lat, -GEO_LAT_LIMIT, GEO_LAT_LIMIT)
+  local lon_cell = index_cell(lon, -180, 180)
+  if lon_cell >= GEO_STEPS then
+    -- One addition, rounded once, as Redis's conversion of its 64-bit hash to a score is.
+    local score = spread(lat_cell) + 2 * spread(lon_cell)
+    lat_cell, lon_cell = gather(score), gather(math.floor(score / 2))
+  end
+  return cell_centre(lat_cell, -GEO_LAT_LIMIT, GEO_LAT_LIMIT), cell_centre(lon_cell, -180, 180)
+end
+
 -- The first `chars` (1..10) characters of the geohash of the position lat, lon.
 local function geohash(lat, lon, chars)
-  -- One addition, rounded once, as Redis's conversion of its 64-bit hash to a score is.
-  local score = spread(index_cell(lat, -GEO_LAT_LIMIT, GEO_LAT_LIMIT))
-    + 2 * spread(index_cell(lon, -180, 180))
-  local centre_lat = cell_centre(gather(score), -GEO_LAT_LIMIT, GEO_LAT_LIMIT)
-  local centre_lon = cell_centre(gather(math.floor(score / 2)), -180, 180)
+  local centre_lat, centre_lon = stored_centre(lat, lon)
   local lat_bits = math.floor((centre_lat + 90) / 180 * GEO_STEPS)
   -- 2^26 (a centre on 180) loses its top bit, which lies outside the hash.
   local lon_bits = math.floor((centre_lon + 180) / 360 * GEO_STEPS) % GEO_STEPS
-  local out, value = {}, 0
-  local lon_weight, lat_weight = GEO_STEPS / 2, GEO_STEPS / 2
-  for bit = 0, chars * 5 - 1 do
-    if bit % 2 == 0 then
-      value, lon_weight = value * 2 + math.floor(lon_bits / lon_weight) % 2, lon_weight / 2
+  local out, lon_left, lat_left = {}, 26, 26 -- bits of each axis not yet used
+  for index = 1, chars do
+    local lon_take, lat_take, table_of = 3, 2, EVEN_CHARS
+    if index % 2 == 0 then lon_take, lat_take, table_of = 2, 3, ODD_CHARS end
+    lon_left, lat_left = lon_left - lon_take, lat_left - lat_take
+    local lon_part = math.floor(lon_bits / 2 ^ lon_left) % 2 ^ lon_take
+    local lat_part = math.floor(lat_bits / 2 ^ lat_left) % 2 ^ lat_take
+    if index % 2 == 1 then
+      out[index] = table_of[lon_part * 4 + lat_part]
     else
-      value, lat_weight = value * 2 + math.floor(lat_bits / lat_weight) % 2, lat_weight / 2
-    end
-    if bit % 5 == 4 then
-      out[#out + 1] = string.sub(GEOHASH_ALPHABET, value + 1, value + 1)
-      value = 0
+      out[index] = table_of[lat_part * 4 + lon_part]
     end
   end
   return table.concat(out)

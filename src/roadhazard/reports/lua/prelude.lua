@@ -75,30 +75,39 @@ local function severity_of(r)
 end
 
 -- The map's cells (roadhazard.reports.clusters): a report with a position counts in its
--- geohash cell at each precision 1..CELL_PRECISIONS, under its class|state|severity, with the
--- sums of its position in microdegrees, so a cell's centroid over any filter stays exact as
--- reports come and go. Only a report marked `cells_v` = CELLS_VERSION is in the cells (every
--- report this version writes); older ones are added once by cells_rebuild.lua, so a rebuild
--- and live writes never count a report twice. A cell goes when its last report does.
+-- geohash cell at each precision 1..CELL_PRECISIONS, in two hashes: `cell:` keeps the totals an
+-- unfiltered map reads (n, the positions summed in microdegrees, counts by class, state and
+-- severity); `cell_combos:` keeps the same per class|state|severity, so a filtered map's counts
+-- and centroids are over matching reports only. Only a report marked `cells_v` =
+-- CELLS_VERSION is in the cells (every report this version writes); older ones are added once
+-- by cells_rebuild.lua, so a rebuild and live writes never count a report twice. Fields that
+-- reach 0 go, and Redis deletes a hash with its last field: an empty cell is no key at all.
 local CELL_PRECISIONS = 7
 local CELLS_VERSION = '1'
+
+-- Adds `delta` to each field; a field that reaches 0 goes. `fields`: name, amount pairs.
+local function add_all(key, fields)
+  for i = 1, #fields, 2 do
+    if redis.call('HINCRBY', key, fields[i], fields[i + 1]) == 0 then
+      redis.call('HDEL', key, fields[i])
+    end
+  end
+end
 
 local function count_cells(r, delta)
   if r.cells_v ~= CELLS_VERSION or r.lon == '' or not geo_ok(r) then return end
   local lat, lon = tonumber(r.lat), tonumber(r.lon)
   local hash = geohash(lat, lon, CELL_PRECISIONS)
-  local combo = r.code .. '|' .. r.state .. '|' .. severity_of(r)
-  local lat_e6, lon_e6 = microdegrees(lat), microdegrees(lon)
+  local severity = severity_of(r)
+  local combo = r.code .. '|' .. r.state .. '|' .. severity
+  local lat_e6, lon_e6 = delta * microdegrees(lat), delta * microdegrees(lon)
+  local totals = {'n', delta, 'lat_e6', lat_e6, 'lon_e6', lon_e6, 'class:' .. r.code, delta,
+    'state:' .. r.state, delta, 'severity:' .. severity, delta}
+  local combos = {'n:' .. combo, delta, 'lat_e6:' .. combo, lat_e6, 'lon_e6:' .. combo, lon_e6}
   for precision = 1, CELL_PRECISIONS do
-    local cell = P .. 'cell:' .. precision .. ':' .. string.sub(hash, 1, precision)
-    if redis.call('HINCRBY', cell, 'n', delta) <= 0 then
-      redis.call('DEL', cell)
-    elseif redis.call('HINCRBY', cell, 'n:' .. combo, delta) <= 0 then
-      redis.call('HDEL', cell, 'n:' .. combo, 'lat_e6:' .. combo, 'lon_e6:' .. combo)
-    else
-      redis.call('HINCRBY', cell, 'lat_e6:' .. combo, delta * lat_e6)
-      redis.call('HINCRBY', cell, 'lon_e6:' .. combo, delta * lon_e6)
-    end
+    local cell = precision .. ':' .. string.sub(hash, 1, precision)
+    add_all(P .. 'cell:' .. cell, totals)
+    add_all(P .. 'cell_combos:' .. cell, combos)
   end
 end
 

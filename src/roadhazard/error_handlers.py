@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import HTTPConnection
 
 from roadhazard.errors import RoadhazardError, Unprocessable, public_validation_errors, shown
 from roadhazard.openapi_paths import allowed_methods
@@ -32,7 +33,7 @@ log = structlog.get_logger(__name__)
 
 
 def problem_document(
-    request: Request,
+    request: HTTPConnection,
     status: int,
     *,
     problem: str,
@@ -52,7 +53,7 @@ def problem_document(
     return body
 
 
-def problem_for(request: Request, exc: RoadhazardError) -> dict[str, Any]:
+def problem_for(request: HTTPConnection, exc: RoadhazardError) -> dict[str, Any]:
     extra = {"errors": exc.errors} if isinstance(exc, Unprocessable) and exc.errors else None
     return problem_document(
         request, exc.status, problem=exc.problem, detail=exc.detail, extra=extra
@@ -109,7 +110,7 @@ def render_problem(request: Request, answer: ErrorAnswer) -> Response:
 _HTTP_PROBLEMS = {413: "content-too-large", 422: "validation-error"}
 
 
-def _domain_error(request: Request, exc: Exception) -> ErrorAnswer:
+def _domain_error(request: HTTPConnection, exc: Exception) -> ErrorAnswer:
     assert isinstance(exc, RoadhazardError)
     errors = exc.errors if isinstance(exc, Unprocessable) else []
     return ErrorAnswer(exc.status, exc.problem, exc.detail, exc.headers, errors)
@@ -162,13 +163,13 @@ def _unexpected_error(headers: Mapping[str, str]) -> Callable[[Request, Exceptio
     return judge
 
 
-def _store_unavailable(retry_after_s: int) -> Callable[[Request, Exception], ErrorAnswer]:
+def _store_unavailable(retry_after_s: int) -> Callable[[HTTPConnection, Exception], ErrorAnswer]:
     """A Redis connection error or timeout (after the client's own retries) anywhere in a
     request: the store is down or stalled, which is the service's state, not the request's
     fault, so the client hears 503 and when to retry, and the log only the error's class (its
     message may name the server)."""
 
-    def judge(request: Request, exc: Exception) -> ErrorAnswer:
+    def judge(request: HTTPConnection, exc: Exception) -> ErrorAnswer:
         log.warning(
             "redis_unavailable",
             path=request.url.path,
@@ -183,6 +184,19 @@ def _store_unavailable(retry_after_s: int) -> Callable[[Request, Exception], Err
         )
 
     return judge
+
+
+def judge_failure(
+    connection: HTTPConnection, exc: Exception, *, retry_after_s: int
+) -> ErrorAnswer | None:
+    """What the handlers would answer for `exc`, where none runs (a message of a WebSocket
+    stream): a domain error as itself, a Redis outage as 503; None for anything else, an
+    unexpected failure the caller logs and ends its connection for."""
+    if isinstance(exc, RoadhazardError):
+        return _domain_error(connection, exc)
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        return _store_unavailable(retry_after_s)(connection, exc)
+    return None
 
 
 def _renderer(renderers: Mapping[str, ErrorRenderer]) -> ErrorRenderer:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import structlog
 from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 
 from roadhazard.access.service import (
     ANONYMOUS_ADMIN,
@@ -20,7 +21,7 @@ from roadhazard.errors import Forbidden, Unauthorized
 API_KEY_HEADER = "X-API-Key"
 
 
-async def get_access_policy(request: Request) -> AccessPolicy:
+async def get_access_policy(request: HTTPConnection) -> AccessPolicy:
     policy: AccessPolicy = request.app.state.access_policy
     return policy
 
@@ -28,8 +29,9 @@ async def get_access_policy(request: Request) -> AccessPolicy:
 AccessPolicyDep = Annotated[AccessPolicy, Depends(get_access_policy)]
 
 
-def presented_key(request: Request) -> str | None:
-    """The API key in X-API-Key, else in `Authorization: Bearer`; None when neither has one."""
+def presented_key(request: HTTPConnection) -> str | None:
+    """The API key in X-API-Key, else in `Authorization: Bearer`; None when neither has one.
+    A request or a WebSocket's opening handshake alike."""
     key = request.headers.get(API_KEY_HEADER)
     if key:
         return key

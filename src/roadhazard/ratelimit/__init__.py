@@ -8,10 +8,12 @@ from roadhazard.ratelimit.dependencies import (
     ReadsRateLimit,
     ReportsRateLimit,
     carry_rate_limit_headers,
+    count_request,
+    limiter_of,
     rate_limit,
     rate_limit_headers,
 )
-from roadhazard.ratelimit.identity import client_identity
+from roadhazard.ratelimit.identity import caller_identity, client_identity
 from roadhazard.ratelimit.limiter import RATE_GROUPS, RateDecision, RateGroup, RateLimiter
 
 __all__ = [
@@ -23,8 +25,11 @@ __all__ = [
     "RateLimiter",
     "ReadsRateLimit",
     "ReportsRateLimit",
+    "caller_identity",
     "carry_rate_limit_headers",
     "client_identity",
+    "count_request",
+    "limiter_of",
     "rate_limit",
     "rate_limit_headers",
 ]

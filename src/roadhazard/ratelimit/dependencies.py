@@ -19,6 +19,7 @@ from functools import cache
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
+from starlette.requests import HTTPConnection
 
 from roadhazard.errors import TooManyRequests
 from roadhazard.ratelimit.identity import client_identity
@@ -41,12 +42,29 @@ def carry_rate_limit_headers(target: Response, dependencies_response: Response) 
     return target
 
 
-def limiter_of(request: Request) -> RateLimiter:
+def limiter_of(request: HTTPConnection) -> RateLimiter:
     limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
     if limiter is None:
         # A wiring mistake, not a reason to serve without limits.
         raise RuntimeError("app.state.rate_limiter is not set; the lifespan builds it")
     return limiter
+
+
+async def count_request(limiter: RateLimiter, group: RateGroup, identity: str) -> dict[str, str]:
+    """Counts one request of `identity` in `group`: its RateLimit headers when admitted (none
+    when unchecked), TooManyRequests when refused. Also for what is not an HTTP request, such
+    as a frame of a WebSocket stream."""
+    decision = await limiter.check(group, identity)
+    if decision is None:
+        return {}
+    headers = rate_limit_headers(group, decision, limiter.window_s)
+    if not decision.admitted:
+        raise TooManyRequests(
+            f"Too many {group} requests; retry in {decision.wait_s} s.",
+            retry_after=decision.wait_s,
+            headers=headers,
+        )
+    return headers
 
 
 # Cached, so that every use of a group's dependency is the same callable, and FastAPI counts a
@@ -56,17 +74,7 @@ def rate_limit(group: RateGroup) -> Callable[[Request, Response], Awaitable[None
     """A dependency counting the request in `group`; async, so it runs on the event loop."""
 
     async def limit(request: Request, response: Response) -> None:
-        limiter = limiter_of(request)
-        decision = await limiter.check(group, client_identity(request))
-        if decision is None:
-            return
-        headers = rate_limit_headers(group, decision, limiter.window_s)
-        if not decision.admitted:
-            raise TooManyRequests(
-                f"Too many {group} requests; retry in {decision.wait_s} s.",
-                retry_after=decision.wait_s,
-                headers=headers,
-            )
+        headers = await count_request(limiter_of(request), group, client_identity(request))
         response.headers.update(headers)
 
     limit.__name__ = f"rate_limit_{group}"

@@ -14,25 +14,30 @@ from __future__ import annotations
 
 import ipaddress
 
-from fastapi import Request
+from starlette.requests import HTTPConnection
 
 from roadhazard.access.dependencies import presented_key
-from roadhazard.access.service import AccessPolicy
+from roadhazard.access.service import AccessPolicy, Principal
 
 # A host gets a whole /64 in IPv6, and may use any address in it: counting each address
 # separately would hand one client 2**64 budgets.
 IPV6_PREFIX = 64
 
 
-def client_identity(request: Request) -> str:
+def client_identity(request: HTTPConnection) -> str:
     """`key:<key id>` for a request with a valid API key, else `ip:<address or /64>`."""
     policy: AccessPolicy | None = getattr(request.app.state, "access_policy", None)
     presented = presented_key(request)
-    if policy is not None and presented is not None:
-        principal = policy.identify(presented)
-        if principal is not None and principal.key_id is not None:
-            return f"key:{principal.key_id}"
-    return f"ip:{network_of(request.client.host if request.client else '')}"
+    principal = policy.identify(presented) if policy is not None and presented else None
+    return caller_identity(request, principal)
+
+
+def caller_identity(connection: HTTPConnection, caller: Principal | None) -> str:
+    """The budget of a caller already identified, wherever its key was sent (a WebSocket
+    stream may send it in its first message): its key's, else its address's."""
+    if caller is not None and caller.key_id is not None:
+        return f"key:{caller.key_id}"
+    return f"ip:{network_of(connection.client.host if connection.client else '')}"
 
 
 def network_of(host: str) -> str:

@@ -35,6 +35,7 @@ from roadhazard.observability.router import router as metrics_router
 from roadhazard.open311.errors import OPEN311_PATHS
 from roadhazard.open311.errors import render_error as render_open311_error
 from roadhazard.open311.router import router as open311_router
+from roadhazard.realtime.router import router as realtime_router
 from roadhazard.reports.router import router as reports_router
 from roadhazard.request_context import RequestIdMiddleware
 from roadhazard.sessions.router import router as sessions_router
@@ -73,6 +74,7 @@ def create_app(settings: Settings, *, detector_loader: DetectorLoader | None = N
     app.include_router(reports_router)
     app.include_router(open311_router)
     app.include_router(sessions_router)
+    app.include_router(realtime_router)
     app.include_router(geocoding_router)
     app.include_router(metrics_router)
     if settings.docs_enabled:
@@ -107,6 +109,8 @@ async def run_lifespan(
             settings.shutdown_announce_s,
             settings.shutdown_drain_s,
             state.readiness.mark_shutting_down,
+            # Streams go away with 1001 while uvicorn still holds them (it would send 1012).
+            before_handover=state.streams.close_all,
         )
         announcer.install()
         _log_started(state)

@@ -22,6 +22,7 @@ from roadhazard.health.version import resolve_version
 from roadhazard.media.cloudinary import CloudinaryImageStore
 from roadhazard.media.service import ImageStore, LocalImageStore
 from roadhazard.ratelimit import RateLimiter
+from roadhazard.realtime.registry import StreamRegistry
 from roadhazard.redis import open_redis, redis_readiness_check
 from roadhazard.reports.addresses import GEOCODE_QUEUE, AddressJobs, ReportAddresses
 from roadhazard.reports.images import IMAGE_QUEUE, ImageJobs, ReportImages
@@ -56,6 +57,7 @@ class AppState:
     sessions: SessionService
     geocoding: GeocodingService
     workers: tuple[QueueWorker, ...]
+    streams: StreamRegistry
 
     def install(self, target: State) -> None:
         for field in fields(self):
@@ -139,6 +141,7 @@ async def open_state(
         sessions=sessions,
         geocoding=geocoding,
         workers=workers,
+        streams=StreamRegistry(),
     )
 
 

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from redis.asyncio.connection import parse_url
+from starlette.requests import HTTPConnection
 
 from roadhazard import __version__
 from roadhazard.credentials import CloudinaryCredentials
@@ -104,6 +105,10 @@ class Settings(BaseSettings):
     session_retry_ttl_s: int = Field(default=300, ge=1, le=24 * 3600)
     track_window_s: float = Field(default=5.0, gt=0, le=600)
     track_radius_m: float = Field(default=10.0, gt=0, le=500)
+    # WebSocket frame streams (/v1/sessions/{id}/stream): closed after this long without a
+    # message from the client; protocol pings this often find a peer that is gone
+    stream_idle_timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    stream_ping_interval_s: float = Field(default=20.0, gt=0, le=600)
 
     # reports
     dedupe_radius_m: float = Field(default=25.0, ge=0, le=1000)
@@ -269,7 +274,7 @@ class Settings(BaseSettings):
         return "openvino" if self.model_path.suffix.lower() == ".xml" else "onnxruntime"
 
 
-async def get_settings(request: Request) -> Settings:
+async def get_settings(request: HTTPConnection) -> Settings:
     """The settings the app was built with, as the lifespan keeps them on app.state."""
     settings: Settings = request.app.state.settings
     return settings

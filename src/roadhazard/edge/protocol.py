@@ -20,6 +20,10 @@ from roadhazard.settings import Settings
 
 # The request line (method, path, query) comes on top of the header fields.
 REQUEST_LINE_ALLOWANCE = 16 * 1024
+# A WebSocket frame stream's message is an image and, at most, its metadata (realtime.protocol
+# allows 4 KiB of it, and closes with 1009 past either limit itself): the protocol refuses
+# anything larger before it is buffered whole.
+WS_METADATA_ALLOWANCE = 64 * 1024
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -67,7 +71,8 @@ def http_protocol(settings: Settings) -> type[asyncio.Protocol]:
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """The options of `uvicorn.run` that guard the edge: header limits and trusted proxies."""
+    """The options of `uvicorn.run` that guard the edge: header limits, trusted proxies and
+    WebSocket message limits and pings."""
     trusted = settings.forwarded_allow_ips
     return {
         "http": http_protocol(settings),
@@ -75,4 +80,11 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "proxy_headers": bool(trusted),
         "forwarded_allow_ips": trusted or None,
         "h11_max_incomplete_event_size": settings.max_header_bytes + REQUEST_LINE_ALLOWANCE,
+        "ws_max_size": settings.max_image_bytes + WS_METADATA_ALLOWANCE,
+        # Pings find a peer that is gone without a close (a car out of coverage); one that
+        # does not answer within the interval is closed (1011).
+        "ws_ping_interval": settings.stream_ping_interval_s,
+        "ws_ping_timeout": settings.stream_ping_interval_s,
+        # Frames are JPEG, which deflate cannot shrink: compressing would only cost CPU.
+        "ws_per_message_deflate": False,
     }

@@ -60,6 +60,9 @@ log = structlog.get_logger(__name__)
 Stage = Literal["decode", "preprocess", "infer", "postprocess"]
 UploadOutcome = Literal["success", "retry", "failure"]
 GeocodingOutcome = Literal["success", "not_found", "cache_hit", "rate_limited", "failure"]
+# What became of a frame a WebSocket stream received: answered with detections, replaced by a
+# newer frame before inference took it, or answered with an error (bad image, 429, 503...).
+StreamFrameOutcome = Literal["processed", "dropped", "failed"]
 
 STAGES: Final[tuple[Stage, ...]] = ("decode", "preprocess", "infer", "postprocess")
 MODEL_STATUSES: Final = ("warming", "ready", "error")
@@ -128,11 +131,26 @@ GEOCODING_REQUESTS = Counter(
     "Reverse geocoding requests, by provider and outcome.",
     ["provider", "outcome"],
 )
+STREAM_FRAMES_RECEIVED = Counter(
+    "stream_frames_received_total", "Frames received on WebSocket frame streams."
+)
+STREAM_FRAMES = Counter(
+    "stream_frames_total",
+    "Frames of WebSocket frame streams by outcome: processed, dropped (a newer frame replaced "
+    "it) or failed (answered with an error).",
+    ["outcome"],
+)
+STREAMS_OPEN = Gauge(
+    "streams_open", "WebSocket frame streams open now.", multiprocess_mode="livesum"
+)
 
 # Bounded label sets are created up front, so their series exist (at 0) before the first event.
 _STAGE_HISTOGRAMS = {stage: INFERENCE_STAGE.labels(stage) for stage in STAGES}
 for _outcome in get_args(UploadOutcome):
     IMAGE_UPLOADS.labels(_outcome)
+_STREAM_OUTCOMES = {
+    outcome: STREAM_FRAMES.labels(outcome) for outcome in get_args(StreamFrameOutcome)
+}
 
 
 class StageTimingsMs(Protocol):
@@ -228,6 +246,18 @@ def count_image_upload(outcome: UploadOutcome) -> None:
 def count_geocoding_request(provider: str, outcome: GeocodingOutcome) -> None:
     """`provider` is a fixed name chosen in code, such as "nominatim" or "offline"."""
     GEOCODING_REQUESTS.labels(provider, outcome).inc()
+
+
+def count_stream_frame_received() -> None:
+    STREAM_FRAMES_RECEIVED.inc()
+
+
+def count_stream_frames(outcome: StreamFrameOutcome, frames: int = 1) -> None:
+    _STREAM_OUTCOMES[outcome].inc(frames)
+
+
+def change_open_streams(change: int) -> None:
+    STREAMS_OPEN.inc(change)
 
 
 def multiprocess_dir() -> Path | None:

@@ -8,7 +8,7 @@ RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 PY_SOURCES := $(wildcard src tests bench tools)
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench clean dashboard
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,22 @@ bench: $(DEV_STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# The dashboard's front-end libraries: installed from dashboard/package-lock.json (npm ci,
+# no install scripts run), then their dist files and licences are copied into the package,
+# where they are committed, so `make run` needs no npm. Run it after changing a version in
+# dashboard/package.json (and `npm install` there to update the lock).
+VENDOR := src/roadhazard/dashboard/static/vendor
+NODE_MODULES := dashboard/node_modules
+dashboard:
+	cd dashboard && npm ci --ignore-scripts --no-audit --no-fund
+	rm -rf $(VENDOR)/leaflet $(VENDOR)/uplot
+	mkdir -p $(VENDOR)/leaflet/images $(VENDOR)/uplot
+	cp $(NODE_MODULES)/leaflet/dist/leaflet-src.esm.js $(NODE_MODULES)/leaflet/dist/leaflet.css \
+	    $(NODE_MODULES)/leaflet/LICENSE $(VENDOR)/leaflet/
+	cp $(NODE_MODULES)/leaflet/dist/images/*.png $(VENDOR)/leaflet/images/
+	cp $(NODE_MODULES)/uplot/dist/uPlot.esm.js $(NODE_MODULES)/uplot/dist/uPlot.min.css \
+	    $(NODE_MODULES)/uplot/LICENSE $(VENDOR)/uplot/
 
 # Mutation testing of the critical modules ([tool.mutmut] in pyproject.toml). Not in CI: it
 # runs the detection, reports and sessions tests once per mutant. MUTANTS narrows it to some

@@ -17,6 +17,7 @@ from roadhazard import __version__
 from roadhazard.access.service import AccessPolicy
 from roadhazard.apidocs.router import install_docs
 from roadhazard.configuration import load_settings
+from roadhazard.dashboard.router import install_dashboard
 from roadhazard.detection.router import document_batch_limit
 from roadhazard.detection.router import router as detection_router
 from roadhazard.detection.service import DetectorLoader
@@ -79,6 +80,7 @@ def create_app(settings: Settings, *, detector_loader: DetectorLoader | None = N
     app.include_router(metrics_router)
     if settings.docs_enabled:
         install_docs(app)
+    install_dashboard(app)
     _document_settings(app, settings)
     app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_request_bytes)
     app.add_middleware(HeaderLimitMiddleware, limits=_header_limits(settings))

@@ -194,7 +194,7 @@ async def report_stats(_: ReaderDep, service: ReportsServiceDep) -> ReportStatsO
     return ReportStatsOut.model_validate(await service.stats(), from_attributes=True)
 
 
-@read_router.get("/stats/daily", response_model=DailyStatsOut)
+@read_router.get("/stats/daily", response_model=DailyStatsOut, responses=problem_responses(422))
 async def report_stats_daily(
     _: ReaderDep,
     service: ReportsServiceDep,
@@ -209,7 +209,7 @@ async def report_stats_daily(
     "/clusters",
     response_model=ClusterCollection,
     response_class=GeoJSONResponse,
-    responses=problem_responses(400, 422),
+    responses=problem_responses(422),
     description=(
         "The reports in `bbox` as a GeoJSON FeatureCollection (`application/geo+json`, "
         "positions lon,lat) for a map at `zoom`: counts by geohash cell, the cells 32 to 128 "

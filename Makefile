@@ -31,7 +31,7 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check $(PY_SOURCES)
 	$(BIN)/ruff format --check $(PY_SOURCES)
 	$(BIN)/mypy --strict src
-	$(BIN)/mypy --strict bench/detect_throughput.py bench/throughput bench/loadtest bench/clusters.py
+	$(BIN)/mypy --strict bench/detect_throughput.py bench/throughput bench/loadtest bench/clusters.py bench/stream.py
 	$(BIN)/lint-imports
 
 format: $(DEV_STAMP)
@@ -71,3 +71,9 @@ mutate: $(DEV_STAMP)
 .PHONY: loadtest
 loadtest: $(DEV_STAMP)
 	$(BIN)/python bench/loadtest $(LOADTEST_ARGS)
+
+# WebSocket frame streams (issue 14): 8 dashcams at 5 fps for 10 minutes against `roadhazard
+# serve`; STREAM_ARGS='--duration 60' for a short check.
+.PHONY: bench-stream
+bench-stream: $(DEV_STAMP)
+	$(BIN)/python bench/stream.py $(STREAM_ARGS)

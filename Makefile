@@ -25,6 +25,7 @@ run: $(RUN_STAMP)
 	$(BIN)/roadhazard serve
 
 test: $(DEV_STAMP)
+	@test -x /usr/bin/chromium || echo "--- no /usr/bin/chromium: the dashboard's browser tests are skipped (apt-get install chromium, Debian's package)"
 	$(BIN)/pytest
 
 lint: $(DEV_STAMP)

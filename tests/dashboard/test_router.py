@@ -164,6 +164,24 @@ async def test_the_configuration_tells_the_page_its_tiles_refresh_and_keys(
     ]
 
 
+async def test_a_missing_or_outside_file_is_a_404_problem(raw_model: Path) -> None:
+    paths = [
+        "/dashboard/static/js/missing.js",
+        "/dashboard/static/%2e%2e/router.py",
+        "/dashboard/static/..%2f..%2fsettings.py",
+    ]
+    async with running_app(make_settings(model_path=raw_model), wait_loaded=False) as (client, _):
+        answers = [await client.get(path) for path in paths]
+        slash = await client.get("/dashboard/")
+
+    for answer in answers:
+        assert answer.status_code == 404
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["request_id"]
+    assert slash.status_code == 307  # the page's relative URLs need /dashboard, no slash
+    assert slash.headers["location"].endswith("/dashboard")
+
+
 def _scripts() -> list[Path]:
     return sorted((STATIC_DIR / "js").glob("*.js"))
 

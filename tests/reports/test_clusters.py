@@ -144,6 +144,11 @@ async def test_filters_the_counters_cannot_answer_read_the_reports(
 async def test_more_possible_matches_than_the_cap_are_refused(
     service: ReportsService, city: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Five reports since START, over a cap of 4: the box's 4 are read, sifted by time.
+    monkeypatch.setattr(clusters, "SCAN_CAP", 4)
+    assert sum(c.count for c in (await _map(service, 14, since=START)).cells) == 4
+    # Session C's one report is in Paris: sifted out by position before it is read.
+    assert (await _map(service, 14, session_id="C")).cells == []
     monkeypatch.setattr(clusters, "SCAN_CAP", 3)
     # The session's index holds 2: it is read instead of the box.
     assert [c.count for c in (await _map(service, 14, session_id="A")).cells] == [2]

@@ -105,7 +105,12 @@ async def _the_map(service: ReportsService) -> None:
     await service.clusters(ReportQuery(bbox=box, since=START), 12)
     await service.clusters(ReportQuery(bbox=box), 18)
     await service.cells.scan_cells(
-        6, ["u173zm"], CountFilter(), ScanFilter(session_id="s"), SearchArea(4.9, 52.4, 9, 9), 5
+        6,
+        ["u173zm"],
+        CountFilter(),
+        ScanFilter(session_id="s"),
+        SearchArea((4.8, 52.3, 5, 52.5), 4.9, 52.4, 9, 9),
+        5,
     )
     await service.store.redis.delete(keys.REPORT_CELLS_VERSION)
     await ensure_cells(service.store, service.cells)

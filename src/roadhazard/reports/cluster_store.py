@@ -52,15 +52,18 @@ class ScanFilter:
 
 @dataclass(frozen=True)
 class SearchArea:
-    """A GEOSEARCH box: centre and size in metres; it may be larger than the area it covers."""
+    """Where the reports must lie (`edges`: min lon, min lat, max lon, max lat), and a
+    GEOSEARCH box that covers it (centre and size in metres; it may hold more)."""
 
+    edges: tuple[float, float, float, float]
     lon: float
     lat: float
     width_m: float
     height_m: float
 
     def args(self) -> list[str]:
-        return [repr(self.lon), repr(self.lat), repr(self.width_m), repr(self.height_m)]
+        search = (self.lon, self.lat, self.width_m, self.height_m)
+        return [repr(float(value)) for value in (*search, *self.edges)]
 
 
 @dataclass(frozen=True)
@@ -138,25 +141,12 @@ class ClusterStore:
         return None if reply[0] == OVERFLOW else _cells(reply[1])
 
     async def points(
-        self,
-        box: tuple[float, float, float, float],
-        counts: CountFilter,
-        scan: ScanFilter,
-        area: SearchArea,
-        cap: int,
+        self, counts: CountFilter, scan: ScanFilter, area: SearchArea, cap: int
     ) -> list[ReportPoint] | None:
-        """The matching reports in `box` (min lon, min lat, max lon, max lat); None when more
-        than `cap` reports would have to be read."""
+        """The matching reports in the area; None when more than `cap` would have to be read."""
         reply = await self._points(
             keys=[keys.REPORTS_GEO_ALL],
-            args=[
-                keys.REPORTS_PREFIX,
-                *counts.args(),
-                cap,
-                *area.args(),
-                *scan.args(),
-                *(repr(float(edge)) for edge in box),
-            ],
+            args=[keys.REPORTS_PREFIX, *counts.args(), cap, *area.args(), *scan.args()],
         )
         if reply[0] == OVERFLOW:
             return None

@@ -12,10 +12,13 @@ reports in Redis, M = those that could match):
   counters (lua/prelude.lua), with each combination's position sums, so counts and centroids
   are over matching reports only.
 - `since`, `until`, `session_id` or `min_confidence`: no counter knows them, so one script reads
-  the reports themselves: the session's reports, or those created in the time range, when the
-  fewer of them is at most `SCAN_CAP`, else GEOSEARCH over the cells' extent, stopped after
-  `SCAN_CAP` + 1 (ANY). O(min(M, SCAN_CAP)) report reads; more than `SCAN_CAP` possible matches
-  are refused with 422 (zoom in, or drop those filters), never answered partially.
+  the reports themselves. Candidates: the session's reports, or those created in the time
+  range, when the fewer of them is at most `SCAN_CAP`, sifted by position (GEOPOS, in bulk);
+  else GEOSEARCH over the cells' extent, stopped after `SCAN_CAP` + 1 (ANY), sifted by session
+  and time (ZMSCORE, in bulk). Then each survivor's hash is read and checked. At most
+  `SCAN_CAP` candidates, O(candidates) cheap bulk work plus O(survivors) report reads; more
+  than `SCAN_CAP` possible matches are refused with 422 (zoom in, or drop those filters),
+  never answered partially.
 - Zoom `cells.STREET_ZOOM` and above: single reports in the box, from the same script's reading
   with every filter, at most `POINTS_CAP` candidates; a box holding more is answered with the
   finest cells instead (`precision` in the answer says which it is).
@@ -76,9 +79,7 @@ async def find_clusters(store: ClusterStore, query: ReportQuery, zoom: int) -> C
             zoom, None if zoom >= STREET_ZOOM else grid_for(query.bbox, zoom).precision, [], []
         )
     if zoom >= STREET_ZOOM:
-        box = query.bbox
-        edges = (box.min_lon, box.min_lat, box.max_lon, box.max_lat)
-        points = await store.points(edges, counts, scan, _area(box), POINTS_CAP)
+        points = await store.points(counts, scan, _area(query.bbox), POINTS_CAP)
         if points is not None:
             return ClusterMap(zoom, None, [], sorted(points, key=lambda p: p.id))
     grid = grid_for(query.bbox, zoom)
@@ -136,7 +137,8 @@ def _area(box: BoundingBox) -> SearchArea:
         box.max_lon,
         min(box.max_lat, GEO_MAX_LAT),
     )
-    return SearchArea(*search_box(clamped))
+    edges = (box.min_lon, box.min_lat, box.max_lon, box.max_lat)
+    return SearchArea(edges, *search_box(clamped))
 
 
 async def ensure_cells(

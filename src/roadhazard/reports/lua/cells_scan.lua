@@ -1,17 +1,17 @@
 -- include: report_scan.lua
 -- The cells over the reports themselves, for filters the counters cannot answer (see
--- report_scan.lua for ARGV[1..13]). ARGV[14]: the precision; ARGV[15..]: the cells' geohashes.
+-- report_scan.lua for ARGV[1..17]). ARGV[18]: the precision; ARGV[19..]: the cells' geohashes.
 -- Returns {'ok', the cells with a match as clusters.lua's encode_cells writes them}, or
 -- {'overflow'} when more reports than the cap may match.
 
 local cells, found = {}, {}
-for i = 15, #ARGV do cells[ARGV[i]] = false end
+for i = 19, #ARGV do cells[ARGV[i]] = false end
 local ids = candidates()
 if not ids then return {'overflow'} end
 for _, id in ipairs(ids) do
   local r = matching(id)
   if r then
-    local hash = geohash(r.lat, r.lon, tonumber(ARGV[14]))
+    local hash = geohash(r.lat, r.lon, tonumber(ARGV[18]))
     local cell = cells[hash]
     if cell == false then
       cell = new_cell(hash)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import signal
 import statistics
 import sys
 import tempfile
@@ -252,10 +253,17 @@ def main(argv: list[str] | None = None) -> None:
     sizes = sorted(int(size) for size in args.sizes.split(","))
 
     async def go() -> None:
+        # SIGTERM cancels the run like Ctrl-C does, so the Redis and its data go with it.
+        task = asyncio.current_task()
+        assert task is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
         async with bench_redis(args.redis_url) as redis:
             await run(redis, sizes, args.repeat, args.batch, args.seed)
 
-    asyncio.run(go())
+    try:
+        asyncio.run(go())
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        sys.exit(130)
 
 
 if __name__ == "__main__":

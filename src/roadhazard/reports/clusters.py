@@ -74,16 +74,14 @@ async def find_clusters(store: ClusterStore, query: ReportQuery, zoom: int) -> C
         raise Unprocessable("The map needs a `bbox`.")
     counts = count_filter(query)
     scan = scan_filter(query)
-    if counts.states == frozenset():  # a state outside the status asked for
-        return ClusterMap(
-            zoom, None if zoom >= STREET_ZOOM else grid_for(query.bbox, zoom).precision, [], []
-        )
+    nothing = counts.states == frozenset()  # a state outside the status asked for
     if zoom >= STREET_ZOOM:
-        points = await store.points(counts, scan, _area(query.bbox), POINTS_CAP)
+        points = [] if nothing else await store.points(counts, scan, _area(query.bbox), POINTS_CAP)
         if points is not None:
             return ClusterMap(zoom, None, [], sorted(points, key=lambda p: p.id))
     grid = grid_for(query.bbox, zoom)
-    return ClusterMap(zoom, grid.precision, await _cells(store, grid, counts, scan), [])
+    cells = [] if nothing else await _cells(store, grid, counts, scan)
+    return ClusterMap(zoom, grid.precision, cells, [])
 
 
 def count_filter(query: ReportQuery) -> CountFilter:

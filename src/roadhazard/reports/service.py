@@ -331,9 +331,9 @@ class ReportsService:
             self._cells_check.start()
 
     async def aclose(self) -> None:
-        for name in ("_retention", "_cells_check"):
-            task: Periodic | None = getattr(self, name)
-            setattr(self, name, None)
+        retention, self._retention = self._retention, None
+        cells_check, self._cells_check = self._cells_check, None
+        for task in (retention, cells_check):
             if task is not None:
                 await task.aclose()
 

@@ -277,3 +277,11 @@ async def _actual_cells(redis: Redis) -> dict[str, dict[str, int]]:
         raw = cast(dict[str, str], await redis.hgetall(key))
         found[key] = {name: int(value) for name, value in raw.items()}
     return found
+
+
+async def forget_cells(redis: Redis, report_ids: list[str]) -> None:
+    """Makes the reports look written by a release before the map's cells."""
+    for report_id in report_ids:
+        await redis.hdel(keys.report(report_id), "cells_v")
+    stale = [key async for key in redis.scan_iter(match=f"{keys.REPORTS_PREFIX}cell*:*")]
+    await redis.delete(*stale, keys.REPORT_CELLS_VERSION)

@@ -32,7 +32,7 @@ from roadhazard.reports.states import Action
 from roadhazard.taxonomy import resolve
 from roadhazard.taxonomy.schemas import Severity
 from tests.harness import eventually
-from tests.reports.conftest import HERE, assert_consistent, north_of, sighting
+from tests.reports.conftest import HERE, assert_consistent, forget_cells, north_of, sighting
 
 SYSTEM_REDIS_URL = "redis://127.0.0.1:6379/13"
 GEOHASH_LUA = (
@@ -236,14 +236,6 @@ async def test_a_report_that_moves_changes_cells(service: ReportsService, redis:
     await assert_consistent(redis)
 
 
-async def _forget_cells(redis: Redis, report_ids: list[str]) -> None:
-    """Makes the reports look written by a release before the cells."""
-    for report_id in report_ids:
-        await redis.hdel(keys.report(report_id), "cells_v")
-    stale = [key async for key in redis.scan_iter(match=f"{keys.REPORTS_PREFIX}cell*:*")]
-    await redis.delete(*stale, keys.REPORT_CELLS_VERSION)
-
-
 async def test_the_rebuild_counts_older_reports_once(service: ReportsService, redis: Redis) -> None:
     made = [
         (await service.create_from_sighting(sighting(location=north_of(HERE, 300 * n)))).report_id
@@ -254,7 +246,7 @@ async def test_the_rebuild_counts_older_reports_once(service: ReportsService, re
         key: await redis.hgetall(key)
         async for key in redis.scan_iter(match=f"{keys.REPORTS_PREFIX}cell*:*")
     }
-    await _forget_cells(redis, made)
+    await forget_cells(redis, made)
     await service.act(made[0], Action.DISMISS)  # a change before the rebuild: no cell yet
 
     # Two processes starting at once: each report is still counted once, in small batches.
@@ -276,7 +268,7 @@ async def test_the_service_rebuilds_the_cells_when_it_starts(
     service: ReportsService, redis: Redis
 ) -> None:
     made = (await service.create_from_sighting(sighting())).report_id
-    await _forget_cells(redis, [made])
+    await forget_cells(redis, [made])
 
     async def marked() -> bool:
         return bool(await redis.exists(keys.REPORT_CELLS_VERSION))

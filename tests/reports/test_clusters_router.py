@@ -3,17 +3,20 @@ written against, and problem+json for bad input."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import httpx
 import pytest
 
 from roadhazard.lifespan import AppState
-from roadhazard.reports import clusters
+from roadhazard.reports import clusters, keys
 from roadhazard.reports.cells import bounds
-from tests.harness import make_settings, running_app
+from tests.harness import eventually, make_settings, redis_across_restarts, running_app
+from tests.reports.conftest import forget_cells
 
 CITY = "4.8,52.3,5.0,52.45"
 
@@ -169,3 +172,28 @@ async def test_the_document_describes_the_map(app: tuple[httpx.AsyncClient, AppS
     }
     assert list(operation["responses"]["200"]["content"]) == ["application/geo+json"]
     assert "/v1/reports/stats/daily" in document["paths"]
+
+
+async def test_the_service_counts_older_reports_into_the_cells_when_it_starts(
+    raw_model: Path,
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="rh-") as data_dir:  # a short socket path
+        settings = make_settings(model_path=raw_model, data_dir=Path(data_dir))
+        async with redis_across_restarts(settings) as settings_in_use:
+            async with running_app(settings_in_use, wait_loaded=False) as (client, state):
+                report_id = await _file(client, "D40", 52.37, 4.89)
+                await eventually(partial(_marked, state))  # its own first check is done
+                await forget_cells(state.redis, [report_id])  # as the older release left it
+                assert await _count(client) == 0
+            async with running_app(settings_in_use, wait_loaded=False) as (client, state):
+                await eventually(partial(_marked, state))
+                assert await _count(client) == 1
+
+
+async def _marked(state: AppState) -> bool:
+    return bool(await state.redis.exists(keys.REPORT_CELLS_VERSION))
+
+
+async def _count(client: httpx.AsyncClient) -> int:
+    answer = await client.get("/v1/reports/clusters", params={"bbox": CITY, "zoom": 11})
+    return sum(feature["properties"]["count"] for feature in answer.json()["features"])

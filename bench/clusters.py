@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import signal
 import statistics
@@ -153,8 +154,19 @@ async def seed(
         await sending
 
 
-async def time_view(cells: ClusterStore, view: View, repeat: int) -> tuple[list[float], ...]:
-    """Milliseconds per call: the query alone, and with the GeoJSON answer rendered."""
+@dataclass(frozen=True)
+class Timings:
+    queried: list[float]  # ms per call: the query alone
+    rendered: list[float]  # ms per call: with the GeoJSON answer rendered
+    redis_ms: float  # the mean time Redis spent in the script, by its own count
+
+
+async def _script_time(redis: Redis) -> tuple[int, int]:
+    stats = (await redis.info("commandstats")).get("cmdstat_evalsha", {})
+    return int(stats.get("calls", 0)), int(stats.get("usec", 0))
+
+
+async def time_view(cells: ClusterStore, view: View, repeat: int) -> Timings:
     query = ReportQuery(
         bbox=view.box,
         status=view.query.status,
@@ -164,7 +176,10 @@ async def time_view(cells: ClusterStore, view: View, repeat: int) -> tuple[list[
     )
     queried: list[float] = []
     rendered: list[float] = []
+    calls_before, usec_before = 0, 0
     for round_ in range(repeat + 5):  # five to warm up
+        if round_ == 5:
+            calls_before, usec_before = await _script_time(cells.redis)
         start = time.perf_counter()
         found = await find_clusters(cells, query, view.zoom)
         middle = time.perf_counter()
@@ -173,9 +188,10 @@ async def time_view(cells: ClusterStore, view: View, repeat: int) -> tuple[list[
         if round_ >= 5:
             queried.append((middle - start) * 1000)
             rendered.append((end - start) * 1000)
+    calls, usec = await _script_time(cells.redis)
     features = len(found.cells) + len(found.reports)
     print(f"    {view.name}: precision {found.precision}, {features} features", file=sys.stderr)
-    return queried, rendered
+    return Timings(queried, rendered, (usec - usec_before) / max(1, calls - calls_before) / 1000)
 
 
 def _percentiles(samples: list[float]) -> str:
@@ -198,11 +214,16 @@ async def run(redis: Redis, sizes: list[int], repeat: int, batch: int, seed_valu
         await seed(store, size - seeded, rng, hotspots, batch)
         seeded = size
         memory = (await redis.info("memory"))["used_memory_human"]
-        print(f"\n{size:,} reports (Redis memory {memory}), {repeat} calls a view, in ms:")
+        load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+        print(f"\n{size:,} reports (Redis memory {memory}), {repeat} calls a view, in ms")
+        print(f"(load average {load} on {os.cpu_count()} CPUs as the timing began):")
         for view in VIEWS:
-            queried, rendered = await time_view(cells, view, repeat)
-            print(f"  {view.name:<24} query    {_percentiles(queried)}")
-            print(f"  {'':<24} +GeoJSON {_percentiles(rendered)}")
+            timings = await time_view(cells, view, repeat)
+            print(f"  {view.name:<24} query    {_percentiles(timings.queried)}")
+            print(
+                f"  {'':<24} +GeoJSON {_percentiles(timings.rendered)}"
+                f"   (Redis {timings.redis_ms:.1f} a call)"
+            )
 
 
 @asynccontextmanager

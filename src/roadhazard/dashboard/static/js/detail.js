@@ -117,6 +117,7 @@ export class DetailPanel {
       this.body.querySelector(".actions-note").textContent = `Report ${done}.`;
       this.onChanged();
     } catch (error) {
+      if (!this.report) return; // the report went away meanwhile; its panel says so
       this.render(this.report, { keepPlace: true });
       this.body.querySelector(".actions-note").textContent = `Not done: ${error.message}`;
     }

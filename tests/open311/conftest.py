@@ -1,6 +1,6 @@
 """The real app over HTTP (in-process ASGI transport), its embedded Redis, and a fake
 Nominatim that knows one street, so addresses have postcodes; the reports service's clock is
-the test's."""
+the test's (it starts at the current second, and moves only when a test moves it)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from tests.harness import background_settled, make_settings, running_app
 from tests.reports.conftest import Clock
 
 from roadhazard.lifespan import AppState
+from roadhazard.timeutil import utc_now
 
 DAMRAK = FakePlace(
     place_id=1,
@@ -73,6 +74,8 @@ def open311_settings(raw_model: Path, geocoder_url: str, **overrides: Any) -> An
 async def open311(raw_model: Path, geocoder_url: str) -> AsyncIterator[Open311]:
     settings = open311_settings(raw_model, geocoder_url)
     async with running_app(settings, wait_loaded=False) as (client, resources):
-        clock = Clock()
+        # The wall clock's second, held still: the background workers judge a job's age by
+        # the wall clock, so a report filed at a time far from it would look abandoned.
+        clock = Clock(now=utc_now().replace(microsecond=0))
         resources.reports.clock = clock
         yield Open311(client, resources, clock)

@@ -62,15 +62,14 @@ async def posted_form(request: Request) -> FormFields:
     text; a field the form model names may be sent once."""
     content_type = request.headers.get("content-type", "")
     media_type = content_type.split(";")[0].strip().lower()
-    if media_type not in (URLENCODED, MULTIPART, ""):
+    # No content type is fine for no body: a form without fields.
+    raw = await _body(request) if media_type in (URLENCODED, MULTIPART, "") else None
+    if raw is None or (not media_type and raw):
         raise UnsupportedMediaType(f"Send the fields as {URLENCODED}.")
-    raw = await _body(request)
     if media_type == MULTIPART:
         pairs = await _multipart(content_type, raw)
-    elif media_type == URLENCODED or not raw:
-        pairs = _urlencoded(raw)
     else:
-        raise UnsupportedMediaType(f"Send the fields as {URLENCODED}.")
+        pairs = _urlencoded(raw)
     fields = FormFields()
     for name, value in pairs:
         if name in fields and name in _DECLARED:

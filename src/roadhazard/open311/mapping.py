@@ -7,6 +7,7 @@ Pure functions of their arguments, safe to run in a thread.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from roadhazard import __version__
@@ -111,7 +112,7 @@ def status_notes(report: Report) -> str:
     return notes
 
 
-def _updated(report: Report) -> Any:
+def _updated(report: Report) -> datetime:
     # The specification: for a closed request, the date it was closed.
     if report.status is ReportStatus.CLOSED and report.history:
         return report.history[-1].at

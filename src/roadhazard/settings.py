@@ -115,6 +115,10 @@ class Settings(BaseSettings):
     report_retention_days: int = Field(default=365, ge=0, le=36500)
     # Open311 GeoReport v2 (/open311/v2/): who a request is for
     open311_agency: str = Field(default="Road maintenance", min_length=1, max_length=200)
+    # GIS exports (/v1/reports.geojson, .csv): streamed, at most this many reports each, and
+    # each Redis read of one bounded by this (the export then fails rather than hangs)
+    export_max_reports: int = Field(default=1_000_000, ge=1, le=100_000_000)
+    export_redis_timeout_s: float = Field(default=10.0, gt=0, le=300)
 
     # image store: local files under data_dir, or Cloudinary when configured
     cloudinary_url: SecretStr | None = None

@@ -36,7 +36,7 @@ Order = Literal["newest", "oldest"]
 
 SCAN_BUDGET = 2000
 AREA_MAX_CANDIDATES = 5000
-_EARTH_RADIUS_M = 6_372_797.560856  # the radius Redis's geo commands use
+EARTH_RADIUS_M = 6_372_797.560856  # the radius Redis's geo commands use
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ def _index_for(query: ReportQuery) -> str:
 def _box_size_m(box: BoundingBox) -> tuple[float, float]:
     """Width and height in metres of a search box that covers `box` (its widest parallel)."""
     widest_lat = 0.0 if box.min_lat <= 0 <= box.max_lat else min(abs(box.min_lat), abs(box.max_lat))
-    metres_per_degree = math.pi * _EARTH_RADIUS_M / 180
+    metres_per_degree = math.pi * EARTH_RADIUS_M / 180
     width = (box.max_lon - box.min_lon) * metres_per_degree * math.cos(math.radians(widest_lat))
     height = (box.max_lat - box.min_lat) * metres_per_degree
     # A margin for rounding; the exact test against the box is done on each report.
@@ -133,37 +133,40 @@ def _box_size_m(box: BoundingBox) -> tuple[float, float]:
 async def list_reports(store: ReportStore, query: ReportQuery) -> ReportPage:
     newest_first = query.order == "newest"
     after = decode_cursor(query.cursor, query.order) if query.cursor else None
-    min_ms = epoch_ms(query.since) if query.since else None
-    max_ms = epoch_ms(query.until) if query.until else None
     if query.near is not None or query.bbox is not None:
-        candidates = await _area_candidates(store, query)
-        in_range = [
-            p
-            for p in candidates
-            if (min_ms is None or p[0] >= min_ms) and (max_ms is None or p[0] < max_ms)
-        ]
-        in_range.sort(reverse=newest_first)
+        in_range = in_time_range(await _area_candidates(store, query), query)
         if after is not None:
             in_range = [p for p in in_range if (p < after if newest_first else p > after)]
         return await _fill(store, query, iter_batches(in_range), exhaustive=True)
 
-    index = _index_for(query)
+    return await _fill(store, query, IndexBatches(store, query, after), exhaustive=False)
 
-    async def batches() -> list[Position]:
-        nonlocal after
-        batch = await store.page(
-            index,
-            newest_first=newest_first,
-            after=after,
-            min_ms=min_ms,
-            max_ms=max_ms,
-            count=max(query.limit, 100),
+
+class IndexBatches:
+    """The positions of the most selective index `query` allows, from `after` on, within its
+    time range, batch after batch (each call one ZRANGE, or two at a cursor's millisecond)."""
+
+    def __init__(self, store: ReportStore, query: ReportQuery, after: Position | None) -> None:
+        self.store = store
+        self.index = _index_for(query)
+        self.newest_first = query.order == "newest"
+        self.min_ms = epoch_ms(query.since) if query.since else None
+        self.max_ms = epoch_ms(query.until) if query.until else None
+        self.count = max(query.limit, 100)
+        self.after = after
+
+    async def __call__(self) -> list[Position]:
+        batch = await self.store.page(
+            self.index,
+            newest_first=self.newest_first,
+            after=self.after,
+            min_ms=self.min_ms,
+            max_ms=self.max_ms,
+            count=self.count,
         )
         if batch:
-            after = batch[-1]
+            self.after = batch[-1]
         return batch
-
-    return await _fill(store, query, batches, exhaustive=False)
 
 
 def iter_batches(positions: Sequence[Position], size: int = 200) -> _Batches:
@@ -182,7 +185,9 @@ class _Batches:
         return batch
 
 
-async def _area_candidates(store: ReportStore, query: ReportQuery) -> list[Position]:
+async def area_ids(store: ReportStore, query: ReportQuery) -> list[str]:
+    """The ids in the query's area (`near` and/or `bbox`): at most AREA_MAX_CANDIDATES + 1, so
+    a caller can tell an area that holds more than the cap."""
     if query.near is not None:
         if query.radius_m is None:
             raise Unprocessable("`near` needs `radius_m`.")
@@ -190,9 +195,26 @@ async def _area_candidates(store: ReportStore, query: ReportQuery) -> list[Posit
         if query.bbox is not None:
             in_box = set(await _box_ids(store, query.bbox))
             ids = [report_id for report_id in ids if report_id in in_box]
-    else:
-        assert query.bbox is not None
-        ids = await _box_ids(store, query.bbox)
+        return ids
+    assert query.bbox is not None
+    return await _box_ids(store, query.bbox)
+
+
+def in_time_range(positions: list[Position], query: ReportQuery) -> list[Position]:
+    """The positions created within [since, until), in the query's order."""
+    min_ms = epoch_ms(query.since) if query.since else None
+    max_ms = epoch_ms(query.until) if query.until else None
+    kept = [
+        p
+        for p in positions
+        if (min_ms is None or p[0] >= min_ms) and (max_ms is None or p[0] < max_ms)
+    ]
+    kept.sort(reverse=query.order == "newest")
+    return kept
+
+
+async def _area_candidates(store: ReportStore, query: ReportQuery) -> list[Position]:
+    ids = await area_ids(store, query)
     if len(ids) > AREA_MAX_CANDIDATES:
         raise Unprocessable(
             f"The area holds more than {AREA_MAX_CANDIDATES} reports; search a smaller one."

@@ -7,7 +7,6 @@ unless ROADHAZARD_PUBLIC_READS is off), `write_router` (reporters file reports) 
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from typing import Annotated, Any
 
@@ -16,7 +15,6 @@ from fastapi.responses import RedirectResponse
 
 from roadhazard.access.dependencies import AdminDep, ReaderDep, ReporterDep
 from roadhazard.errors import Unprocessable
-from roadhazard.inputs import GEO_MAX_LAT, UtcDatetime
 from roadhazard.ratelimit import client_identity, rate_limit
 from roadhazard.reports.cells import MAX_CANDIDATE_CELLS, MAX_ZOOM, STREET_ZOOM
 from roadhazard.reports.cluster_schemas import (
@@ -27,8 +25,15 @@ from roadhazard.reports.cluster_schemas import (
 )
 from roadhazard.reports.clusters import POINTS_CAP, SCAN_CAP
 from roadhazard.reports.dependencies import ReportsServiceDep
+from roadhazard.reports.export_router import export_router
+from roadhazard.reports.filters import (
+    BBOX_PATTERN,
+    ReportAreaFilters,
+    ReportFilters,
+    SortOrder,
+    parse_bbox,
+)
 from roadhazard.reports.images import ImageSource
-from roadhazard.reports.listing import BoundingBox, ReportQuery
 from roadhazard.reports.models import (
     GeoPoint,
     IdempotencyKey,
@@ -48,10 +53,10 @@ from roadhazard.reports.schemas import (
     ReportStatsOut,
 )
 from roadhazard.reports.service import ReportsService
-from roadhazard.reports.states import Action, ReportState, ReportStatus
+from roadhazard.reports.states import Action
 from roadhazard.schemas import problem_responses
 from roadhazard.taxonomy import load_taxonomy
-from roadhazard.taxonomy.schemas import HazardType, Severity
+from roadhazard.taxonomy.schemas import HazardType
 from roadhazard.uploads import ImageUpload, Upload
 
 read_router = APIRouter(
@@ -77,82 +82,6 @@ admin_router = APIRouter(
 IMAGE_FIELD = "image"
 
 
-# What the geo index can search, as the document states it and the query is checked: lat
-# within ±85.050999… (just inside GEO_MAX_LAT, which _area checks), lon within ±180.
-_LAT = r"[-+]?(?:[0-9]|[1-7][0-9]|8[0-4])(?:\.[0-9]+)?|[-+]?85(?:\.0[0-4][0-9]*|\.050[0-9]*)?"
-_LON = r"[-+]?(?:[0-9]{1,2}|1[0-7][0-9])(?:\.[0-9]+)?|[-+]?180(?:\.0+)?"
-NEAR_PATTERN = rf"^(?:{_LAT}),(?:{_LON})$"
-BBOX_PATTERN = rf"^(?:{_LON}),(?:{_LAT}),(?:{_LON}),(?:{_LAT})$"
-
-
-def _float_list(raw: str, size: int, name: str) -> list[float]:
-    try:
-        values = [float(part) for part in raw.split(",")]
-    except ValueError:
-        values = []
-    if len(values) != size or not all(map(math.isfinite, values)):
-        raise Unprocessable(f"`{name}` must be {size} comma-separated numbers.")
-    return values
-
-
-def _valid_lat(lat: float) -> bool:
-    return -GEO_MAX_LAT <= lat <= GEO_MAX_LAT
-
-
-_LIMITS = f"lat within ±{GEO_MAX_LAT} (the geo index's limit), lon within ±180"
-
-
-def _bbox(raw: str) -> BoundingBox:
-    """`bbox` of the list and the map: min_lon,min_lat,max_lon,max_lat, in order, in range."""
-    box = BoundingBox(*_float_list(raw, 4, "bbox"))
-    if not (
-        -180 <= box.min_lon <= box.max_lon <= 180
-        and _valid_lat(box.min_lat)
-        and box.min_lat <= box.max_lat
-        and _valid_lat(box.max_lat)
-    ):
-        raise Unprocessable(f"`bbox` must be min_lon,min_lat,max_lon,max_lat with {_LIMITS}.")
-    return box
-
-
-def _area(near: str | None, radius_m: float | None, bbox: str | None) -> dict[str, Any]:
-    area: dict[str, Any] = {}
-    if near is not None:
-        lat, lon = _float_list(near, 2, "near")
-        if not (_valid_lat(lat) and -180 <= lon <= 180) or radius_m is None:
-            raise Unprocessable(f"`near` needs lat,lon with {_LIMITS}, and `radius_m`.")
-        area.update(near=GeoPoint(lat, lon), radius_m=radius_m)
-    if bbox is not None:
-        area.update(bbox=_bbox(bbox))
-    return area
-
-
-def report_filters(
-    status: ReportStatus | None = None,
-    state: ReportState | None = None,
-    service_code: Annotated[str | None, Query(max_length=64)] = None,
-    severity: Severity | None = None,
-    min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
-    session_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.-]{1,128}$")] = None,
-    since: UtcDatetime | None = None,
-    until: UtcDatetime | None = None,
-) -> ReportQuery:
-    """The filters the list and the map share, with the same names and checks."""
-    return ReportQuery(
-        status=status,
-        state=state,
-        code=service_code,
-        severity=severity,
-        min_confidence=min_confidence,
-        session_id=session_id,
-        since=since,
-        until=until,
-    )
-
-
-ReportFilters = Annotated[ReportQuery, Depends(report_filters)]
-
-
 def _report_out(service: ReportsService, report: Report) -> ReportOut:
     return ReportOut.from_report(report, service.image_urls(report))
 
@@ -162,23 +91,17 @@ async def list_reports(
     _: ReaderDep,
     service: ReportsServiceDep,
     filters: ReportFilters,
-    near: Annotated[str | None, Query(description="lat,lon", pattern=NEAR_PATTERN)] = None,
-    radius_m: Annotated[float | None, Query(gt=0, le=100_000)] = None,
-    bbox: Annotated[
-        str | None,
-        Query(description="min_lon,min_lat,max_lon,max_lat", pattern=BBOX_PATTERN),
-    ] = None,
-    sort: Annotated[str, Query(pattern="^(newest|oldest)$")] = "newest",
+    area: ReportAreaFilters,
+    sort: SortOrder = "newest",
     cursor: Annotated[str | None, Query(max_length=400)] = None,
     limit: Annotated[int, Query(ge=1, le=LIST_LIMIT_MAX)] = 50,
 ) -> ReportListOut:
     """Reports, newest first by default; `next_cursor` continues the list."""
     query = replace(
-        filters,
+        area.applied_to(filters),
         order="newest" if sort == "newest" else "oldest",
         cursor=cursor,
         limit=limit,
-        **_area(near, radius_m, bbox),
     )
     page = await service.list(query)
     return ReportListOut(
@@ -229,7 +152,7 @@ async def report_clusters(
     ],
     zoom: Annotated[int, Query(ge=0, le=MAX_ZOOM, description="The web map's zoom.")],
 ) -> ClusterCollection:
-    found = await service.clusters(replace(filters, bbox=_bbox(bbox)), zoom)
+    found = await service.clusters(replace(filters, bbox=parse_bbox(bbox)), zoom)
     return ClusterCollection.from_map(found)
 
 
@@ -393,6 +316,7 @@ async def delete_report(report_id: str, _: AdminDep, service: ReportsServiceDep)
 
 
 router = APIRouter()
+router.include_router(export_router)
 router.include_router(read_router)
 router.include_router(write_router)
 router.include_router(admin_router)

@@ -42,6 +42,7 @@ from roadhazard.reports.models import (
 from roadhazard.reports.periodic import Periodic
 from roadhazard.reports.states import ACTION_TARGET, Action, sources_of
 from roadhazard.reports.store import ReportStore
+from roadhazard.reports.walk import ReportWalk, WalkLimits
 from roadhazard.timeutil import epoch_ms, iso, utc_now
 
 __all__ = [
@@ -223,6 +224,10 @@ class ReportsService:
 
     async def list(self, query: ReportQuery) -> ReportPage:
         return await list_reports(self.store, query)
+
+    def walk(self, query: ReportQuery, limits: WalkLimits) -> ReportWalk:
+        """Every report `query` matches, batch after batch (the GIS exports)."""
+        return ReportWalk(self.store, query, limits)
 
     async def update(self, report_id: str, changes: ReportChanges) -> Report:
         await self.get(report_id)

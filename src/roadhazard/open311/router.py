@@ -17,7 +17,6 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.responses import Response
 
 from roadhazard.access.dependencies import ReaderDep
-from roadhazard.access.service import Principal
 from roadhazard.inputs import UtcDatetime
 from roadhazard.open311.dependencies import (
     MULTIPART,
@@ -48,7 +47,7 @@ from roadhazard.open311.schemas import (
     ServiceRequestIn,
 )
 from roadhazard.open311.service import LIMIT_MAX, RequestsQuery, comma_list, find_requests
-from roadhazard.ratelimit import client_identity, rate_limit
+from roadhazard.ratelimit import caller_identity, rate_limit
 from roadhazard.reports.dependencies import ReportsServiceDep
 from roadhazard.reports.models import IdempotencyKey, RenderedAnswer
 from roadhazard.reports.states import ReportStatus
@@ -218,7 +217,8 @@ async def post_request(
         idempotency_key=(
             None
             if idempotency_key is None
-            else IdempotencyKey(_caller(request, principal), idempotency_key)
+            # The caller's API key, wherever it was sent, else its address.
+            else IdempotencyKey(caller_identity(request, principal), idempotency_key)
         ),
     )
     if isinstance(filed, RenderedAnswer):
@@ -227,14 +227,6 @@ async def post_request(
     else:
         body = created_of(filed.report.id, filed.report.duplicate_of)
     return respond(fmt, "service_requests", [body])
-
-
-def _caller(request: Request, principal: Principal) -> str:
-    """Whose Idempotency-Key this is: the API key's, wherever it was sent, else the client's
-    address (as /v1/reports counts it)."""
-    if principal.key_id is not None:
-        return f"key:{principal.key_id}"
-    return client_identity(request)
 
 
 router = APIRouter()

@@ -17,6 +17,7 @@ from roadhazard import __version__
 from roadhazard.access.service import AccessPolicy
 from roadhazard.apidocs.router import install_docs
 from roadhazard.configuration import load_settings
+from roadhazard.coverage.router import router as coverage_router
 from roadhazard.dashboard.router import install_dashboard
 from roadhazard.detection.router import document_batch_limit
 from roadhazard.detection.router import router as detection_router
@@ -75,6 +76,7 @@ def create_app(settings: Settings, *, detector_loader: DetectorLoader | None = N
     app.include_router(reports_router)
     app.include_router(open311_router)
     app.include_router(sessions_router)
+    app.include_router(coverage_router)
     app.include_router(realtime_router)
     app.include_router(geocoding_router)
     app.include_router(metrics_router)

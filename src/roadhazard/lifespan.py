@@ -13,6 +13,8 @@ from redis.asyncio import Redis
 from starlette.datastructures import State
 
 from roadhazard.access.service import AccessPolicy
+from roadhazard.coverage.service import CoverageService
+from roadhazard.coverage.store import CoverageStore, Limits
 from roadhazard.detection.engine import Detector
 from roadhazard.detection.pool import InferencePool
 from roadhazard.detection.service import DetectionService, DetectorLoader
@@ -55,6 +57,7 @@ class AppState:
     reports: ReportsService
     images: ImageStore
     sessions: SessionService
+    coverage: CoverageService
     geocoding: GeocodingService
     workers: tuple[QueueWorker, ...]
     streams: StreamRegistry
@@ -107,12 +110,14 @@ async def open_state(
     images = _image_store(settings)
     geocoding = GeocodingService.from_settings(settings, redis)
     reports, workers = _reports(settings, redis, readiness, images, geocoding)
+    coverage = _coverage(settings, redis)
     sessions = SessionService(
         store=SessionStore(
             redis, ttl_s=settings.session_idle_ttl_s, retry_ttl_s=settings.session_retry_ttl_s
         ),
         detection=detection,
         reports=reports,
+        coverage=coverage,
         defaults=TrackingDefaults(
             idle_ttl_s=settings.session_idle_ttl_s,
             track_window_s=settings.track_window_s,
@@ -139,6 +144,7 @@ async def open_state(
         reports=reports,
         images=images,
         sessions=sessions,
+        coverage=coverage,
         geocoding=geocoding,
         workers=workers,
         streams=StreamRegistry(),
@@ -174,6 +180,16 @@ def _detection(settings: Settings, loader: DetectorLoader) -> DetectionService:
         retry_after_s=settings.retry_after_s,
         class_map=settings.class_map,
     )
+
+
+def _coverage(settings: Settings, redis: Redis) -> CoverageService:
+    limits = Limits(
+        pass_gap_s=settings.coverage_pass_gap_s,
+        retention_days=settings.coverage_retention_days,
+        session_ttl_s=settings.session_idle_ttl_s,
+        track_max_points=settings.track_max_points,
+    )
+    return CoverageService(CoverageStore(redis, limits))
 
 
 def _readiness(settings: Settings, detection: DetectionService, redis: Redis) -> ReadinessRegistry:

@@ -109,6 +109,12 @@ class Settings(BaseSettings):
     # message from the client; protocol pings this often find a peer that is gone
     stream_idle_timeout_s: float = Field(default=60.0, gt=0, le=3600)
     stream_ping_interval_s: float = Field(default=20.0, gt=0, le=600)
+    # scan coverage (/v1/coverage, /v1/sessions/{id}/track): a cell is kept this long after
+    # its latest scan; a session's frames in a cell less than the gap apart are one pass; a
+    # session keeps at most this many GPS points (its newest), for the session's idle TTL
+    coverage_retention_days: int = Field(default=90, ge=1, le=3650)
+    coverage_pass_gap_s: float = Field(default=120.0, gt=0, le=24 * 3600)
+    track_max_points: int = Field(default=10_000, ge=2, le=1_000_000)
 
     # reports
     dedupe_radius_m: float = Field(default=25.0, ge=0, le=1000)

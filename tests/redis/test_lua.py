@@ -8,6 +8,7 @@ from types import ModuleType
 import pytest
 from redis.asyncio import Redis
 
+from roadhazard.coverage import scripts as coverage_scripts
 from roadhazard.geocoding import cache
 from roadhazard.ratelimit import script
 from roadhazard.redis import create_client
@@ -16,7 +17,13 @@ from roadhazard.reports import scripts as report_scripts
 from roadhazard.sessions import scripts as session_scripts
 
 # Every module that declares scripts; each domain's prelude is only ever included.
-DECLARING: tuple[ModuleType, ...] = (report_scripts, session_scripts, script, cache)
+DECLARING: tuple[ModuleType, ...] = (
+    report_scripts,
+    session_scripts,
+    coverage_scripts,
+    script,
+    cache,
+)
 INCLUDED_ONLY = {
     ("roadhazard.reports", name)
     for name in ("prelude.lua", "geohash.lua", "clusters.lua", "report_scan.lua")
@@ -40,7 +47,7 @@ def test_every_lua_file_is_declared_once_or_included() -> None:
         if path.name.endswith(".lua")
     }
     names = [(s.package, s.file) for s in declared()]
-    assert len(names) == len(set(names)) == 21
+    assert len(names) == len(set(names)) == 22
     assert found == set(names) | INCLUDED_ONLY
 
 
@@ -59,6 +66,13 @@ def test_included_files_bring_their_own_includes_once() -> None:
     assert points.startswith(geohash)
     assert points.count("local function geohash(") == 1
     assert report_scripts.CREATE.source.count("local function geohash(") == 1
+
+
+def test_a_script_may_include_another_packages_file() -> None:
+    geohash = LuaScript("roadhazard.reports", "geohash.lua").source
+    record = coverage_scripts.RECORD.source
+    assert record.startswith(geohash)
+    assert "-- include: roadhazard.reports:geohash.lua\n" in record[len(geohash) :]
 
 
 async def test_each_script_is_registered_once_per_client(redis: Redis, redis_url: str) -> None:

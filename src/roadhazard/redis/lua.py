@@ -1,9 +1,11 @@
 """Lua scripts kept as package data (`<domain>/lua/*.lua`), registered once per Redis client.
 
 A script may begin with `-- include: <file>.lua` lines. The loader puts each named file (from
-the same `lua/` folder, with the files it includes in turn, each file once) in front of the script, so functions several scripts share, such as the
-reports' prelude, are written once, and each script is still one self-contained EVAL, which is
-all Redis accepts.
+the same `lua/` folder, with the files it includes in turn, each file once) in front of the
+script, so functions several scripts share, such as the reports' prelude, are written once, and
+each script is still one self-contained EVAL, which is all Redis accepts.
+`-- include: <package>:<file>.lua` names a file of another package's `lua/` folder (coverage
+names its cells with the reports' geohash this way).
 
 Registration is dramatiq's: redis-py's `register_script` gives an object that sends EVALSHA and
 loads the script only when the server does not know it yet. A client keeps one such object per
@@ -20,7 +22,7 @@ from importlib.resources import files
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
-_INCLUDE_LINE = re.compile(r"-- include: (?P<file>[\w.-]+\.lua)")
+_INCLUDE_LINE = re.compile(r"-- include: (?:(?P<package>[\w.]+):)?(?P<file>[\w.-]+\.lua)")
 
 # The registered scripts live on the client itself, so they are dropped with it. A weak mapping
 # keyed by client would never drop an entry: each script holds its client strongly.
@@ -58,11 +60,11 @@ def _read(package: str, file: str) -> str:
 
 @cache
 def _source(package: str, file: str) -> str:
-    included = _included(package, file, {file})
+    included = _included(package, file, {(package, file)})
     return "".join(part if part.endswith("\n") else part + "\n" for part in included)
 
 
-def _included(package: str, file: str, seen: set[str]) -> list[str]:
+def _included(package: str, file: str, seen: set[tuple[str, str]]) -> list[str]:
     """`file` after what it includes, each file once however often it is named: an included
     file may include others (the reports' prelude includes the geohash)."""
     text = _read(package, file)
@@ -71,7 +73,8 @@ def _included(package: str, file: str, seen: set[str]) -> list[str]:
         match = _INCLUDE_LINE.fullmatch(line.strip())
         if match is None:
             break
-        if match["file"] not in seen:
-            seen.add(match["file"])
-            parts += _included(package, match["file"], seen)
+        named = (match["package"] or package, match["file"])
+        if named not in seen:
+            seen.add(named)
+            parts += _included(*named, seen)
     return [*parts, text]

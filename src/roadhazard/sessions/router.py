@@ -1,4 +1,5 @@
-"""POST /v1/sessions, POST /v1/sessions/{id}/frames, GET /v1/sessions/{id}, POST .../end."""
+"""POST /v1/sessions, POST /v1/sessions/{id}/frames, GET /v1/sessions/{id}, GET .../track,
+POST .../end."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response, status
 
 from roadhazard.access.dependencies import ReaderDep, ReporterDep
+from roadhazard.coverage.schemas import TrackOut
 from roadhazard.ratelimit import rate_limit
 from roadhazard.schemas import problem_responses
 from roadhazard.sessions.dependencies import SessionServiceDep
@@ -76,6 +78,18 @@ async def session_stats(
 ) -> SessionStats:
     """The session's state and counters: frames, detections, hazards by class, duration."""
     return await service.stats(session_id, caller)
+
+
+@router.get(
+    "/{session_id}/track",
+    response_model=TrackOut,
+    responses=problem_responses(404, 429),
+    dependencies=[Depends(rate_limit("reads"))],
+)
+async def session_track(session_id: str, service: SessionServiceDep, caller: ReaderDep) -> TrackOut:
+    """The session's GPS path as a GeoJSON LineString (lon, lat), thinned for display, while
+    the session is kept (its idle TTL)."""
+    return TrackOut.from_track(await service.track(session_id, caller))
 
 
 @router.post(

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 import structlog
 
 from roadhazard.access.service import Principal, Role
+from roadhazard.coverage.service import CoverageService, Scan, Track
 from roadhazard.detection.engine import Detection
 from roadhazard.detection.postprocess import Thresholds
 from roadhazard.detection.schemas import BoxOut, ImageSizeOut
@@ -91,12 +92,14 @@ class SessionService:
         store: SessionStore,
         detection: DetectionService,
         reports: ReportsService,
+        coverage: CoverageService,
         defaults: TrackingDefaults,
         clock: Clock = _utc_now,
     ) -> None:
         self._store = store
         self._detection = detection
         self._reports = reports
+        self._coverage = coverage
         self._defaults = defaults
         self._clock = clock
 
@@ -127,6 +130,11 @@ class SessionService:
     async def stats(self, session_id: str, caller: Principal) -> SessionStats:
         record = await self._store.get(_checked_id(session_id))
         return self._stats(_visible_to(caller, record))
+
+    async def track(self, session_id: str, caller: Principal) -> Track:
+        """The session's GPS track, thinned for display."""
+        _visible_to(caller, await self._store.get(_checked_id(session_id)))
+        return await self._coverage.track(session_id)
 
     async def end(self, session_id: str, caller: Principal) -> SessionStats:
         _visible_to(caller, await self._store.get(_checked_id(session_id)))
@@ -175,6 +183,9 @@ class SessionService:
             out, class_key = await self._track(frame, detection)
             tracked.append(out)
             class_keys.add(class_key)
+        if frame.location is not None:
+            # One more round trip, to the coverage slot; idempotent, so a retried frame is safe.
+            await self._coverage.record(_scan(frame, params.heading), now=now)
 
         answer = FrameResponse(
             session_id=session_id,
@@ -299,6 +310,17 @@ def _location(params: FrameParams) -> GeoPoint | None:
     if params.lat is None or params.lon is None or abs(params.lat) > GEO_MAX_LAT:
         return None
     return GeoPoint(lat=params.lat, lon=params.lon, accuracy_m=params.accuracy_m)
+
+
+def _scan(frame: _Frame, heading: float | None) -> Scan:
+    assert frame.location is not None
+    return Scan(
+        session_id=frame.session.id,
+        lat=frame.location.lat,
+        lon=frame.location.lon,
+        heading=heading,
+        captured_at=frame.captured_at,
+    )
 
 
 def _fractions(detection: Detection, width: int, height: int) -> tuple[float, float, float, float]:

@@ -6,16 +6,17 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from redis.asyncio import Redis
 
 from roadhazard.errors import Unprocessable
-from roadhazard.reports import clusters
+from roadhazard.reports import clusters, keys
 from roadhazard.reports.cluster_store import CellCount
 from roadhazard.reports.clusters import ClusterMap
 from roadhazard.reports.listing import BoundingBox, ReportQuery
-from roadhazard.reports.models import GeoPoint
+from roadhazard.reports.models import GeoPoint, ReportChanges
 from roadhazard.reports.service import ReportsService
 from roadhazard.reports.states import Action, ReportState, ReportStatus
-from roadhazard.taxonomy import resolve
+from roadhazard.taxonomy import load_taxonomy, resolve
 from roadhazard.taxonomy.schemas import Severity
 from tests.reports.conftest import HERE, START, Clock, north_of, sighting
 
@@ -226,3 +227,34 @@ async def test_daily_counts_are_per_utc_day_oldest_first(
     assert month[0][0] == date(2025, 5, 3)
     assert sum(count for _, count in month) == 5
     assert sum(count for _, count in await service.daily_counts(366)) == 6
+
+
+async def test_narrow_and_wide_counter_filters_agree_with_the_reports(
+    service: ReportsService, redis: Redis
+) -> None:
+    """A cell holding many combinations: a narrow filter asks for its few by name, a wide one
+    reads them all; both must give what counting the reports one by one gives."""
+    for hazard in load_taxonomy().hazards:
+        first = await service.create_from_sighting(sighting(hazard=resolve(hazard.code)))
+        await service.create_from_sighting(
+            sighting(hazard=resolve(hazard.code), location=north_of(HERE, 3))
+        )  # a duplicate of the first
+        await service.update(
+            first.report_id, ReportChanges(frozenset({"severity"}), severity=Severity.HIGH)
+        )
+    held = await redis.hlen(keys.report_cell_combos(7, "u173zm8"))
+    assert held >= 3 * 4 * 2  # D40 and high: 2 states x 1 x 1 allowed, read by name
+    spot = BoundingBox(4.8899, 52.3699, 4.8901, 52.3701)
+    for filters in (
+        {"code": "D40", "severity": Severity.HIGH},
+        {"status": ReportStatus.OPEN},
+        {"state": ReportState.DUPLICATE, "code": "D00"},
+        {"severity": Severity.LOW},
+    ):
+        counted = await service.clusters(ReportQuery(bbox=spot, **filters), 15)  # type: ignore[arg-type]
+        scanned = await service.clusters(
+            ReportQuery(bbox=spot, since=START - timedelta(days=1), **filters),  # type: ignore[arg-type]
+            15,
+        )
+        assert counted.cells == scanned.cells, filters
+        assert counted.cells

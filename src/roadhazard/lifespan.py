@@ -217,8 +217,11 @@ def _reports(
     geocoding: GeocodingService,
 ) -> tuple[ReportsService, tuple[QueueWorker, ...]]:
     """The reports service, and the workers that upload its images and geocode its reports."""
-    report_store = ReportStore(redis)
-    image_outbox, geocode_outbox = Outbox(redis, IMAGE_QUEUE), Outbox(redis, GEOCODE_QUEUE)
+    # Every script that changes a report adds to the event stream, kept this long.
+    max_len = settings.events_max_len
+    report_store = ReportStore(redis, events_max_len=max_len)
+    image_outbox = Outbox(redis, IMAGE_QUEUE, events_max_len=max_len)
+    geocode_outbox = Outbox(redis, GEOCODE_QUEUE, events_max_len=max_len)
     report_images = ReportImages(image_outbox, images, report_store, settings.max_image_pixels)
     workers = _workers(settings, report_images, image_outbox, geocode_outbox, geocoding)
     reports = ReportsService(

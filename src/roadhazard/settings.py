@@ -125,6 +125,9 @@ class Settings(BaseSettings):
     # each Redis read of one bounded by this (the export then fails rather than hangs)
     export_max_reports: int = Field(default=1_000_000, ge=1, le=100_000_000)
     export_redis_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    # The live feed of report events (/v1/reports/events): the Redis Stream keeps about this
+    # many events for clients to resume from (each change of a report adds one)
+    events_max_len: int = Field(default=10_000, ge=100, le=10_000_000)
 
     # image store: local files under data_dir, or Cloudinary when configured
     cloudinary_url: SecretStr | None = None

@@ -17,6 +17,7 @@ def test_report_keys_and_indexes_share_one_slot() -> None:
         keys.report("r-42"),
         keys.REPORTS_BY_TIME,
         keys.REPORT_STATS,
+        keys.REPORT_EVENTS,
         keys.reports_geo("pothole"),
         keys.report_idempotency("key:ab12cd34", "any text, even {braces}"),
     ]

@@ -44,6 +44,7 @@ def test_every_key_the_scripts_build_is_a_key_builders_name() -> None:
     expected = {
         "by_time": keys.REPORTS_BY_TIME,
         "stats": keys.REPORT_STATS,
+        "events": keys.REPORT_EVENTS,
         "geo_all": keys.REPORTS_GEO_ALL,
         "geo:": keys.reports_geo(x),
         "report:": keys.report(x),

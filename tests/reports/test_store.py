@@ -64,6 +64,8 @@ async def test_the_script_writes_the_keys_redis_keys_names(
         # Its address is looked up in the background.
         keys.report_queue("geocode"),
         keys.report_job("geocode", made.report_id),
+        # What happened, for the live feed.
+        keys.REPORT_EVENTS,
     }
     assert await redis.zscore(keys.REPORTS_BY_TIME, made.report_id) == (
         (await service.get(made.report_id)).created_ms
@@ -86,18 +88,20 @@ async def test_a_script_refused_half_way_writes_nothing(
     fields = codec.encode(broken) | {"created_ms": "yesterday"}
 
     store = ReportStore(redis)
+    events = await redis.xlen(keys.REPORT_EVENTS)
     with pytest.raises(ResponseError, match="created_ms must be a number"):
         await store._create(
             keys=[keys.report(broken.id)],
-            args=[keys.REPORTS_PREFIX, "25", iso(good.updated), *sum(fields.items(), ())],
+            args=[keys.REPORTS_PREFIX, "25", iso(good.updated), "100", *sum(fields.items(), ())],
         )
     with pytest.raises(ResponseError, match="bad conf_micros"):
         await store._update(
             keys=[keys.report(good.id)],
-            args=[keys.REPORTS_PREFIX, iso(good.updated), "conf_micros", "lots"],
+            args=[keys.REPORTS_PREFIX, iso(good.updated), "100", "conf_micros", "lots"],
         )
 
     assert [r.id for r in await assert_consistent(redis)] == [good.id]
+    assert await redis.xlen(keys.REPORT_EVENTS) == events  # nor an event
     assert await service.get(good.id) == good
 
 
@@ -117,7 +121,11 @@ async def test_delete_removes_every_index_entry_the_stats_and_the_images(
 
     assert await assert_consistent(redis) == []
     assert sorted(p.name for p in images.root.iterdir()) == []
-    assert {key async for key in redis.scan_iter(match="rh:*")} <= {keys.REPORT_STATS}
+    # The event stream stays: it is the live feed's memory of what happened.
+    assert {key async for key in redis.scan_iter(match="rh:*")} <= {
+        keys.REPORT_STATS,
+        keys.REPORT_EVENTS,
+    }
     stats = await service.stats()
     assert stats.total == 0
     assert stats.mean_confidence is None

@@ -43,6 +43,13 @@ def report_idempotency(caller: str, client_key: str) -> str:
     return f"{REPORTS_PREFIX}idem:{digest(caller + chr(0) + client_key)}"
 
 
+REPORT_EVENTS = f"{REPORTS_PREFIX}events"
+"""Stream: what happened to reports (created, updated, de-duplicated), for the live feed. The
+report scripts add to it in the step that changes the report, trimmed to about
+ROADHAZARD_EVENTS_MAX_LEN entries (MAXLEN ~): bounded by its length rather than a TTL, since
+it is the feed's memory of recent events, from which a client resumes (roadhazard.reports.events).
+"""
+
 REPORT_CELLS_VERSION = f"{REPORTS_PREFIX}cells_version"
 """String: the version of the map's cells (`report_cell`) once every report is counted in them;
 absent or older, the service rebuilds them at start (roadhazard.reports.clusters)."""

@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from roadhazard.checks import CheckResult, CheckStatus
 from roadhazard.reports import codec, keys, scripts
+from roadhazard.reports.events import EVENTS_MAX_LEN
 from roadhazard.reports.models import ReportChange
 
 
@@ -45,9 +46,11 @@ class Backlog:
 class Outbox:
     """One named queue: stage, claim, finish or retry jobs."""
 
-    def __init__(self, redis: Redis, queue: str) -> None:
+    def __init__(self, redis: Redis, queue: str, *, events_max_len: int = EVENTS_MAX_LEN) -> None:
         self.redis = redis
         self.queue = queue
+        # Finishing a job that changes its report adds to the event stream, kept this long.
+        self.events_max_len = events_max_len
         self._queue_key = keys.report_queue(queue)
         self._stage = scripts.JOB_STAGE.registered_on(redis)
         self._claim = scripts.JOB_CLAIM.registered_on(redis)
@@ -112,7 +115,7 @@ class Outbox:
                 self._queue_key,
                 keys.report(report_id),
             ],
-            args=[keys.REPORTS_PREFIX, job.id, job.version, now_iso, *pairs],
+            args=[keys.REPORTS_PREFIX, job.id, job.version, now_iso, self.events_max_len, *pairs],
         )
         return int(result)
 

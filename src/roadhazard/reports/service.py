@@ -20,6 +20,7 @@ from roadhazard.observability import metrics
 from roadhazard.reports.addresses import ReportAddresses
 from roadhazard.reports.cluster_store import ClusterStore
 from roadhazard.reports.clusters import ClusterMap, ensure_cells, find_clusters
+from roadhazard.reports.events import EventId, ReportEvent, ReportEventLog, StreamBounds
 from roadhazard.reports.idempotency import IDEMPOTENCY_LEASE_MS, Filed, file_once
 from roadhazard.reports.images import ImageSource, PreparedImage, ReportImages
 from roadhazard.reports.listing import ReportPage, ReportQuery, list_reports
@@ -47,14 +48,17 @@ from roadhazard.timeutil import epoch_ms, iso, utc_now
 
 __all__ = [
     "IDEMPOTENCY_LEASE_MS",
+    "EventId",
     "Filed",
     "GeoPoint",
     "ManualReport",
     "ReportChanges",
+    "ReportEvent",
     "ReportOutcome",
     "ReportStats",
     "ReportsService",
     "Sighting",
+    "StreamBounds",
     "new_report_id",
 ]
 
@@ -90,11 +94,13 @@ class ReportsService:
     # How often the map's cells are checked for reports written before them (one GET when none).
     cells_check_interval_s: float = 3600.0
     cells: ClusterStore = field(init=False, repr=False)
+    events: ReportEventLog = field(init=False, repr=False)
     _retention: Periodic | None = field(default=None, init=False, repr=False)
     _cells_check: Periodic | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.cells = ClusterStore(self.store.redis)
+        self.events = ReportEventLog(self.store.redis)
 
     # Sessions' contract
 
@@ -297,6 +303,19 @@ class ReportsService:
     async def ensure_cells(self) -> int:
         """Counts reports written before the map's cells into them, once (see clusters.py)."""
         return await ensure_cells(self.store, self.cells)
+
+    # The live feed: what the report scripts recorded (roadhazard.reports.events)
+
+    async def events_after(self, last: EventId, count: int) -> Sequence[ReportEvent]:
+        return await self.events.after(last, count)
+
+    async def wait_for_events(
+        self, last: EventId, *, block_ms: int, count: int
+    ) -> Sequence[ReportEvent]:
+        return await self.events.wait_after(last, block_ms=block_ms, count=count)
+
+    async def event_bounds(self) -> StreamBounds:
+        return await self.events.bounds()
 
     # Retention
 

@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
 from roadhazard.reports import codec, keys, scripts
+from roadhazard.reports.events import EVENTS_MAX_LEN
 from roadhazard.reports.models import (
     IdempotencyKey,
     RenderedAnswer,
@@ -59,8 +60,10 @@ class IdempotencyClaim:
 
 
 class ReportStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, *, events_max_len: int = EVENTS_MAX_LEN) -> None:
         self.redis = redis
+        # How long the scripts keep the event stream (each change adds to it).
+        self.events_max_len = events_max_len
         self._create = scripts.CREATE.registered_on(redis)
         self._transition = scripts.TRANSITION.registered_on(redis)
         self._update = scripts.UPDATE.registered_on(redis)
@@ -77,7 +80,7 @@ class ReportStore:
     ) -> tuple[bool, str | None]:
         """Stores and indexes `report` unless its id exists; returns (created, duplicate_of)."""
         created, duplicate_of = await self._create(
-            keys=[keys.report(report.id)], args=_create_args(report, dedupe_radius_m, now_iso)
+            keys=[keys.report(report.id)], args=self._create_args(report, dedupe_radius_m, now_iso)
         )
         return bool(created), duplicate_of or None
 
@@ -103,7 +106,7 @@ class ReportStore:
                     self._create.sha,
                     1,
                     keys.report(report.id),
-                    *_create_args(report, dedupe_radius_m, now_iso),
+                    *self._create_args(report, dedupe_radius_m, now_iso),
                 )
             replies: list[list[Any]] = await pipe.execute()
         return [(bool(created), duplicate_of or None) for created, duplicate_of in replies]
@@ -127,7 +130,13 @@ class ReportStore:
     ) -> TransitionResult:
         reply = await self._transition(
             keys=[keys.report(report_id)],
-            args=[keys.REPORTS_PREFIX, target.value, now_iso, *(s.value for s in sources)],
+            args=[
+                keys.REPORTS_PREFIX,
+                target.value,
+                now_iso,
+                self.events_max_len,
+                *(s.value for s in sources),
+            ],
         )
         state = ReportState(reply[1]) if len(reply) > 1 else None
         return TransitionResult(reply[0], state)
@@ -139,7 +148,8 @@ class ReportStore:
             return await self.exists(report_id)
         return bool(
             await self._update(
-                keys=[keys.report(report_id)], args=[keys.REPORTS_PREFIX, now_iso, *pairs]
+                keys=[keys.report(report_id)],
+                args=[keys.REPORTS_PREFIX, now_iso, self.events_max_len, *pairs],
             )
         )
 
@@ -258,6 +268,11 @@ class ReportStore:
         )
         return cast(list[str], ids)
 
+    def _create_args(self, report: Report, dedupe_radius_m: float, now_iso: str) -> list[str]:
+        pairs = [item for pair in codec.encode(report).items() for item in pair]
+        radius = repr(float(dedupe_radius_m))
+        return [keys.REPORTS_PREFIX, radius, now_iso, str(self.events_max_len), *pairs]
+
     # Idempotency records
 
     async def claim(
@@ -301,8 +316,3 @@ class ReportStore:
 
     async def release(self, client_key: IdempotencyKey, *, token: str) -> None:
         await self._idem_release(keys=[client_key.redis_key()], args=[token])
-
-
-def _create_args(report: Report, dedupe_radius_m: float, now_iso: str) -> list[str]:
-    pairs = [item for pair in codec.encode(report).items() for item in pair]
-    return [keys.REPORTS_PREFIX, repr(float(dedupe_radius_m)), now_iso, *pairs]

@@ -1,21 +1,21 @@
 -- include: prelude.lua
 -- Stores and indexes a new report unless its id exists; links it to a near duplicate.
--- KEYS[1]: the report. ARGV: prefix, dedupe radius in metres (0: off), now (ISO), then
--- field/value pairs. Returns {created (0|1), duplicate_of or ''}.
+-- KEYS[1]: the report. ARGV: prefix, dedupe radius in metres (0: off), now (ISO), the event
+-- stream's length, then field/value pairs. Returns {created (0|1), duplicate_of or ''}.
 
 local key = KEYS[1]
 if redis.call('EXISTS', key) == 1 then
   return {0, redis.call('HGET', key, 'duplicate_of') or ''}
 end
 local r = {}
-for i = 4, #ARGV, 2 do r[ARGV[i]] = ARGV[i + 1] end
+for i = 5, #ARGV, 2 do r[ARGV[i]] = ARGV[i + 1] end
 local problem = invalid(r)
 if problem then return redis.error_reply('invalid report: ' .. problem) end
 local radius = tonumber(ARGV[2])
+local target, target_key
 if radius > 0 and r.lon ~= '' and geo_ok(r) then
   local near = redis.call('GEOSEARCH', P .. 'geo:' .. r.token, 'FROMLONLAT', r.lon, r.lat,
     'BYRADIUS', radius, 'm', 'ASC', 'COUNT', 16)
-  local target, target_key
   for _, candidate in ipairs(near) do
     local candidate_key = P .. 'report:' .. candidate
     local session = redis.call('HGET', candidate_key, 'session_id')
@@ -44,4 +44,9 @@ r.cells_v = CELLS_VERSION
 store(key, r)
 index(r, true)
 count(r, 1)
+if target then
+  emit(tonumber(ARGV[4]), 'report.duplicate', r, ARGV[3], {'duplicate_of', target})
+else
+  emit(tonumber(ARGV[4]), 'report.created', r, ARGV[3], {})
+end
 return {1, r.duplicate_of}

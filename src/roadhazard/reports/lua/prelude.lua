@@ -141,8 +141,38 @@ local function pairs_from(first)
   return given
 end
 
--- Changes the given fields of a report, keeping its stats and indexes in step.
-local function apply_update(key, given, now)
+-- The live feed (roadhazard.reports.events): a script that changes a report adds an event to
+-- one Redis Stream in the same atomic step, trimmed to about `maxlen` entries (MAXLEN ~ trims
+-- whole nodes: cheap, and never below maxlen). `extra`: more name, value pairs.
+local function emit(maxlen, kind, r, now, extra)
+  local fields = {'type', kind, 'report_id', r.id, 'code', r.code, 'state', r.state,
+    'lat', r.lat or '', 'lon', r.lon or '', 'at', now}
+  for i = 1, #extra do fields[#fields + 1] = extra[i] end
+  redis.call('XADD', P .. 'events', 'MAXLEN', '~', maxlen, '*', unpack(fields))
+end
+
+local SETTLED = {stored = true, failed = true, resolved = true, not_found = true}
+
+-- What a change of fields means to someone watching the map, in a fixed order; none for a
+-- change nobody sees (an address lookup found to have nothing to look up).
+local function change_kinds(given)
+  local kinds = {}
+  if given.confidence then kinds[#kinds + 1] = 'best_frame' end
+  if given.description or given.tags or given.severity then kinds[#kinds + 1] = 'details' end
+  if given.lat or given.lon then kinds[#kinds + 1] = 'position' end
+  if SETTLED[given.address_status] then kinds[#kinds + 1] = 'address' end
+  for name, value in pairs(given) do
+    if string.match(name, '^image_.+_status$') and SETTLED[value] then
+      kinds[#kinds + 1] = 'image'
+      break
+    end
+  end
+  return kinds
+end
+
+-- Changes the given fields of a report, keeping its stats and indexes in step, and tells the
+-- feed what changed.
+local function apply_update(key, given, now, maxlen)
   local r = load(key)
   if not r then return 0 end
   if given.last_seen_ms and tonumber(given.last_seen_ms) <= tonumber(r.last_seen_ms) then
@@ -165,5 +195,9 @@ local function apply_update(key, given, now)
   count(after, 1)
   redis.call('HSET', key, unpack(changes))
   if moved then index(after, true) end
+  local kinds = change_kinds(given)
+  if #kinds > 0 then
+    emit(maxlen, 'report.updated', after, now, {'changes', table.concat(kinds, ',')})
+  end
   return 1
 end

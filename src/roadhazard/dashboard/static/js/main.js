@@ -2,6 +2,7 @@
 // the address bar in step, and refreshes on the configured interval without moving the view.
 
 import { ApiError, getJson, isAbort } from "./api.js";
+import { CoverageLayer } from "./coverage.js";
 import { DetailPanel } from "./detail.js";
 import { fillFilterForm, watchFilterForm, writeFilterForm } from "./filters.js";
 import { currentKey, setupKeyForm } from "./key.js";
@@ -53,6 +54,11 @@ class Dashboard {
       onSelect: (id) => this.select(id, { focus: true }),
       onMove: () => this.viewChanged(),
     });
+    this.coverage = new CoverageLayer(this.map.map, {
+      toggle: $("#coverage-toggle"), trackButton: $("#show-track"), legend: $("#coverage-legend"),
+      note: $("#coverage-note"),
+    });
+    this.coverage.onShown = () => this.coverage.load(this.map.bbox());
     document.addEventListener("keydown", (event) => {
       const typing = event.target.closest?.("input, select, textarea");
       if (event.key === "Escape" && this.selected && !typing) this.unselect();
@@ -129,7 +135,10 @@ class Dashboard {
 
   async viewChanged() {
     this.remember();
-    await Promise.all([this.loadClusters(), this.list.load(this.params())]);
+    this.coverage.offerTrack(this.filters.session_id);
+    await Promise.all([
+      this.loadClusters(), this.list.load(this.params()), this.coverage.load(this.map.bbox()),
+    ]);
   }
 
   setFilters(filters, { syncForm = false } = {}) {
@@ -138,6 +147,7 @@ class Dashboard {
     this.remember();
     this.loadClusters();
     this.list.load(this.params());
+    this.coverage.offerTrack(filters.session_id);
   }
 
   select(id, { focus = false } = {}) {
@@ -167,6 +177,7 @@ class Dashboard {
     try {
       await Promise.all([
         this.loadClusters(),
+        this.coverage.load(this.map.bbox()),
         this.list.refresh(),
         this.selected ? this.detail.show(this.selected, { keepPlace: true }) : null,
         this.stats.refresh(),

@@ -24,18 +24,13 @@ import random
 import signal
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from redis.asyncio import Redis
 
 from roadhazard.ids import new_ulid
-from roadhazard.redis import EmbeddedRedis, create_client
 from roadhazard.reports import keys
 from roadhazard.reports.cluster_schemas import ClusterCollection
 from roadhazard.reports.cluster_store import ClusterStore
@@ -47,6 +42,7 @@ from roadhazard.reports.store import ReportStore
 from roadhazard.taxonomy import load_taxonomy
 from roadhazard.taxonomy.schemas import Severity
 from roadhazard.timeutil import epoch_ms, iso
+from scratch_redis import bench_redis
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 CENTRE = GeoPoint(52.37, 4.89)
@@ -226,43 +222,6 @@ async def run(redis: Redis, sizes: list[int], repeat: int, batch: int, seed_valu
             )
 
 
-@asynccontextmanager
-async def bench_redis(url: str | None) -> AsyncIterator[Redis]:
-    """A client of the given database (its report keys deleted at the end), else of an
-    embedded server in a temporary directory."""
-    if url is not None:
-        client = create_client(url, socket_timeout_s=120, connect_timeout_s=5, retries=1)
-        try:
-            yield client
-        finally:
-            await _delete_reports(client)
-            await client.aclose()
-        return
-    with tempfile.TemporaryDirectory(prefix="rh-bench-") as data_dir:
-        async with EmbeddedRedis(Path(data_dir)) as server:
-            client = create_client(server.url, socket_timeout_s=120, connect_timeout_s=5, retries=1)
-            try:
-                yield client
-            finally:
-                await client.aclose()
-
-
-async def _delete_reports(client: Redis) -> None:
-    async for batch in _key_batches(client):
-        await client.unlink(*batch)
-
-
-async def _key_batches(client: Redis) -> AsyncIterator[list[str]]:
-    batch: list[str] = []
-    async for key in client.scan_iter(match=f"{keys.REPORTS_PREFIX}*", count=5000):
-        batch.append(key)
-        if len(batch) == 5000:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--sizes", default="100000,1000000", help="report counts, ascending")
@@ -278,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
         task = asyncio.current_task()
         assert task is not None
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-        async with bench_redis(args.redis_url) as redis:
+        async with bench_redis(args.redis_url, keys.REPORTS_PREFIX) as redis:
             await run(redis, sizes, args.repeat, args.batch, args.seed)
 
     try:

@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import os
 import random
-import signal
 import statistics
 import sys
 import time
@@ -42,7 +41,7 @@ from roadhazard.reports.store import ReportStore
 from roadhazard.taxonomy import load_taxonomy
 from roadhazard.taxonomy.schemas import Severity
 from roadhazard.timeutil import epoch_ms, iso
-from scratch_redis import bench_redis
+from scratch_redis import run_on_redis
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 CENTRE = GeoPoint(52.37, 4.89)
@@ -232,18 +231,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     sizes = sorted(int(size) for size in args.sizes.split(","))
 
-    async def go() -> None:
-        # SIGTERM cancels the run like Ctrl-C does, so the Redis and its data go with it.
-        task = asyncio.current_task()
-        assert task is not None
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-        async with bench_redis(args.redis_url, keys.REPORTS_PREFIX) as redis:
-            await run(redis, sizes, args.repeat, args.batch, args.seed)
-
-    try:
-        asyncio.run(go())
-    except (asyncio.CancelledError, KeyboardInterrupt):
-        sys.exit(130)
+    run_on_redis(
+        args.redis_url,
+        keys.REPORTS_PREFIX,
+        lambda redis: run(redis, sizes, args.repeat, args.batch, args.seed),
+    )
 
 
 if __name__ == "__main__":

@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import signal
 import statistics
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -28,7 +26,7 @@ from redis.asyncio import Redis
 from roadhazard.coverage.keys import COVERAGE_PREFIX
 from roadhazard.coverage.service import CoverageService
 from roadhazard.coverage.store import CoverageStore, Limits, Scan
-from scratch_redis import bench_redis
+from scratch_redis import run_on_redis
 
 ORIGIN = (52.49, 13.37)  # the grid's south-west corner
 METRES_PER_DEGREE_LAT = 111_320.0
@@ -136,18 +134,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--redis-url", default=None, help="a database to use (not emptied)")
     args = parser.parse_args(argv)
 
-    async def go() -> None:
-        # SIGTERM cancels the run like Ctrl-C does, so the Redis and its data go with it.
-        task = asyncio.current_task()
-        assert task is not None
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-        async with bench_redis(args.redis_url, COVERAGE_PREFIX) as redis:
-            await run(redis, args.sessions, args.frames, args.seed)
-
-    try:
-        asyncio.run(go())
-    except (asyncio.CancelledError, KeyboardInterrupt):
-        sys.exit(130)
+    run_on_redis(
+        args.redis_url,
+        COVERAGE_PREFIX,
+        lambda redis: run(redis, args.sessions, args.frames, args.seed),
+    )
 
 
 if __name__ == "__main__":

@@ -3,14 +3,34 @@ when it ends, else an embedded server in a temporary directory, gone with it."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from redis.asyncio import Redis
 
 from roadhazard.redis import EmbeddedRedis, create_client
+
+
+def run_on_redis(url: str | None, prefix: str, work: Callable[[Redis], Awaitable[None]]) -> None:
+    """Runs `work` on `bench_redis(url, prefix)`. SIGTERM cancels it as Ctrl-C does, so the Redis
+    and its data go with it; then the process exits 130."""
+
+    async def go() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        async with bench_redis(url, prefix) as redis:
+            await work(redis)
+
+    try:
+        asyncio.run(go())
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        sys.exit(130)
 
 
 @asynccontextmanager

@@ -29,8 +29,15 @@ class Served:
 
 @contextmanager
 def serving(
-    model: Path, *, workers: int, announce_s: float, extra_env: dict[str, str] | None = None
+    model: Path,
+    *,
+    workers: int,
+    announce_s: float,
+    extra_env: dict[str, str] | None = None,
+    redis_url: str | None = None,
 ) -> Iterator[Served]:
+    """`roadhazard serve` on a free port, with the embedded Redis in its own data dir, or with
+    `redis_url` (several servers sharing one Redis)."""
     with tempfile.TemporaryDirectory(prefix="rh-") as data_dir:
         port = unused_port()
         env = {
@@ -44,6 +51,8 @@ def serving(
         }
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         env.pop("ROADHAZARD_REDIS_URL", None)
+        if redis_url is not None:
+            env["ROADHAZARD_REDIS_URL"] = redis_url
         command = [sys.executable, "-m", "roadhazard.cli", "serve", "--port", str(port)]
         process = subprocess.Popen(
             [*command, "--workers", str(workers)],

@@ -37,6 +37,7 @@ from roadhazard.observability.router import router as metrics_router
 from roadhazard.open311.errors import OPEN311_PATHS
 from roadhazard.open311.errors import render_error as render_open311_error
 from roadhazard.open311.router import router as open311_router
+from roadhazard.realtime.events_router import router as report_events_router
 from roadhazard.realtime.router import router as realtime_router
 from roadhazard.reports.router import router as reports_router
 from roadhazard.request_context import RequestIdMiddleware
@@ -73,6 +74,8 @@ def create_app(settings: Settings, *, detector_loader: DetectorLoader | None = N
     )
     app.include_router(health_router)
     app.include_router(detection_router)
+    # Before the reports' routes, whose /v1/reports/{report_id} would take "events" for an id.
+    app.include_router(report_events_router)
     app.include_router(reports_router)
     app.include_router(open311_router)
     app.include_router(sessions_router)
@@ -113,8 +116,9 @@ async def run_lifespan(
             settings.shutdown_announce_s,
             settings.shutdown_drain_s,
             state.readiness.mark_shutting_down,
-            # Streams go away with 1001 while uvicorn still holds them (it would send 1012).
-            before_handover=state.streams.close_all,
+            # Streams go away with 1001 while uvicorn still holds them (it would send 1012);
+            # event feeds end, or uvicorn would wait for them until its graceful timeout.
+            before_handover=partial(_close_long_connections, state),
         )
         announcer.install()
         _log_started(state)
@@ -128,6 +132,10 @@ async def run_lifespan(
     log.info("service_stopped")
     mark_process_dead(os.getpid())
     await asyncio.to_thread(write_logs_directly)
+
+
+async def _close_long_connections(state: AppState) -> None:
+    await asyncio.gather(state.streams.close_all(), state.report_feed.close_all())
 
 
 def _document_settings(app: FastAPI, settings: Settings) -> None:

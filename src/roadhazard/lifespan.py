@@ -24,6 +24,7 @@ from roadhazard.health.version import resolve_version
 from roadhazard.media.cloudinary import CloudinaryImageStore
 from roadhazard.media.service import ImageStore, LocalImageStore
 from roadhazard.ratelimit import RateLimiter
+from roadhazard.realtime.feed import ReportFeed
 from roadhazard.realtime.registry import StreamRegistry
 from roadhazard.redis import open_redis, redis_readiness_check
 from roadhazard.reports.addresses import GEOCODE_QUEUE, AddressJobs, ReportAddresses
@@ -61,6 +62,7 @@ class AppState:
     geocoding: GeocodingService
     workers: tuple[QueueWorker, ...]
     streams: StreamRegistry
+    report_feed: ReportFeed
 
     def install(self, target: State) -> None:
         for field in fields(self):
@@ -133,6 +135,8 @@ async def open_state(
     await geocoding.wait_loaded()
     for worker in workers:
         worker.start()
+    report_feed = _report_feed(settings, reports)
+    report_feed.start()
     return AppState(
         settings=settings,
         access_policy=access_policy,
@@ -148,6 +152,7 @@ async def open_state(
         geocoding=geocoding,
         workers=workers,
         streams=StreamRegistry(),
+        report_feed=report_feed,
     )
 
 
@@ -155,11 +160,24 @@ async def close_state(state: AppState, *, drain_s: float) -> None:
     """Readiness first, so balancers stop sending; then the background work in hand gets
     what is left of the drain deadline, and every client is closed."""
     state.readiness.mark_shutting_down()
+    await state.report_feed.aclose()
     await asyncio.gather(*(worker.drain(drain_s) for worker in state.workers))
     await state.reports.aclose()
     await state.detection.aclose()
     await state.geocoding.aclose()
     await state.images.aclose()
+
+
+def _report_feed(settings: Settings, reports: ReportsService) -> ReportFeed:
+    return ReportFeed(
+        reports,
+        queue_size=settings.events_queue_size,
+        max_listeners=settings.events_max_listeners,
+        # XREAD BLOCK waits on a pooled connection: well within the socket timeout, which
+        # would otherwise take the wait for a dead server.
+        block_ms=max(10, min(1000, round(settings.redis_socket_timeout_s * 500))),
+        retry_after_s=settings.retry_after_s,
+    )
 
 
 def _detection(settings: Settings, loader: DetectorLoader) -> DetectionService:

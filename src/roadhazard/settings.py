@@ -128,6 +128,12 @@ class Settings(BaseSettings):
     # The live feed of report events (/v1/reports/events): the Redis Stream keeps about this
     # many events for clients to resume from (each change of a report adds one)
     events_max_len: int = Field(default=10_000, ge=100, le=10_000_000)
+    # A comment every heartbeat keeps proxies from closing a quiet connection; a listener may
+    # fall this many events behind before it is let go (it reconnects and resumes); this many
+    # listeners per process at most
+    events_heartbeat_s: float = Field(default=15.0, gt=0, le=300)
+    events_queue_size: int = Field(default=1000, ge=1, le=100_000)
+    events_max_listeners: int = Field(default=1000, ge=1, le=100_000)
 
     # image store: local files under data_dir, or Cloudinary when configured
     cloudinary_url: SecretStr | None = None

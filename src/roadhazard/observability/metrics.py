@@ -63,6 +63,9 @@ GeocodingOutcome = Literal["success", "not_found", "cache_hit", "rate_limited", 
 # What became of a frame a WebSocket stream received: answered with detections, replaced by a
 # newer frame before inference took it, or answered with an error (bad image, 429, 503...).
 StreamFrameOutcome = Literal["processed", "dropped", "failed"]
+# Why the service ended a live feed of report events (the client's own leaving is not counted):
+# it fell too far behind, the service is shutting down, or it stopped reading.
+FeedClosing = Literal["behind", "shutdown", "stalled"]
 
 STAGES: Final[tuple[Stage, ...]] = ("decode", "preprocess", "infer", "postprocess")
 MODEL_STATUSES: Final = ("warming", "ready", "error")
@@ -143,6 +146,17 @@ STREAM_FRAMES = Counter(
 STREAMS_OPEN = Gauge(
     "streams_open", "WebSocket frame streams open now.", multiprocess_mode="livesum"
 )
+REPORT_FEEDS_OPEN = Gauge(
+    "report_feeds_open",
+    "Live feeds of report events (GET /v1/reports/events) open now.",
+    multiprocess_mode="livesum",
+)
+REPORT_FEEDS_CLOSED = Counter(
+    "report_feeds_closed_total",
+    "Live feeds of report events the service ended: behind (a listener's queue filled), "
+    "shutdown, or stalled (the client stopped reading).",
+    ["reason"],
+)
 
 # Bounded label sets are created up front, so their series exist (at 0) before the first event.
 _STAGE_HISTOGRAMS = {stage: INFERENCE_STAGE.labels(stage) for stage in STAGES}
@@ -151,6 +165,7 @@ for _outcome in get_args(UploadOutcome):
 _STREAM_OUTCOMES = {
     outcome: STREAM_FRAMES.labels(outcome) for outcome in get_args(StreamFrameOutcome)
 }
+_FEED_CLOSINGS = {reason: REPORT_FEEDS_CLOSED.labels(reason) for reason in get_args(FeedClosing)}
 
 
 class StageTimingsMs(Protocol):
@@ -258,6 +273,14 @@ def count_stream_frames(outcome: StreamFrameOutcome, frames: int = 1) -> None:
 
 def change_open_streams(change: int) -> None:
     STREAMS_OPEN.inc(change)
+
+
+def change_open_report_feeds(change: int) -> None:
+    REPORT_FEEDS_OPEN.inc(change)
+
+
+def count_report_feed_closed(reason: FeedClosing) -> None:
+    _FEED_CLOSINGS[reason].inc()
 
 
 def multiprocess_dir() -> Path | None:

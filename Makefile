@@ -32,7 +32,7 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check $(PY_SOURCES)
 	$(BIN)/ruff format --check $(PY_SOURCES)
 	$(BIN)/mypy --strict src
-	$(BIN)/mypy --strict bench/detect_throughput.py bench/throughput bench/loadtest bench/clusters.py bench/stream.py
+	$(BIN)/mypy --strict bench/detect_throughput.py bench/throughput bench/loadtest bench/clusters.py bench/stream.py bench/export.py
 	$(BIN)/lint-imports
 
 format: $(DEV_STAMP)

@@ -129,6 +129,7 @@ class ReportFeed:
         self._listeners: set[Listener] = set()
         self._reader: asyncio.Task[None] | None = None
         self._closing = False
+        self._stopped = False
         # Set once the reader knows where it starts: a listener that then reads the stream up
         # to now, and takes the reader's events after that, misses nothing.
         self.ready = asyncio.Event()
@@ -142,10 +143,14 @@ class ReportFeed:
 
     async def aclose(self) -> None:
         await self.close_all()
+        self._stopped = True
         reader, self._reader = self._reader, None
         if reader is not None:
             reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
+            # redis-py may turn the cancellation of a blocked XREAD into a connection error,
+            # which the loop would take for an outage and go on: the flag ends it at its next
+            # turn, within one blocking read and one pause.
+            await asyncio.wait({reader}, timeout=self._block_ms / 1000 + RETRY_S + 1)
 
     def listen(self, event_filter: EventFilter) -> Listener:
         """A new listener, or 503 while the feed cannot take one (starting, full, closing)."""
@@ -173,12 +178,14 @@ class ReportFeed:
         last = await self._start_position()
         self.ready.set()
         failing = False
-        while True:
+        while not self._stopped:
             try:
                 events = await self.source.wait_for_events(
                     last, block_ms=self._block_ms, count=READ_BATCH
                 )
             except (RedisError, OSError) as exc:
+                if self._stopped:
+                    return
                 if not failing:
                     # The class only: a Redis error's message can quote the server's address.
                     log.warning("report_feed_unreadable", error=type(exc).__name__)
@@ -194,7 +201,7 @@ class ReportFeed:
                     listener.offer(event)
 
     async def _start_position(self) -> EventId:
-        while True:
+        while not self._stopped:
             try:
                 bounds = await self.source.event_bounds()
             except (RedisError, OSError) as exc:
@@ -202,3 +209,4 @@ class ReportFeed:
                 await asyncio.sleep(RETRY_S)
                 continue
             return bounds.last or EventId(0, 0)
+        return EventId(0, 0)

@@ -3,7 +3,8 @@
 The store and the outbox use it; everything else passes the records of models.py around. The
 Lua scripts (lua/*.lua) read and index the same fields by name: `id`, `state`, `code`, `token`,
 `severity`, `session_id`, `lat`, `lon`, `conf_micros`, `created_ms`, `last_seen`/`last_seen_ms`,
-`duplicate_of`, `duplicates`, `confirmations`, `requested` and `history`.
+`duplicate_of`, `duplicates`, `confirmations`, `requested` and `history`. The scripts alone write
+`cells_v` (the report is counted in the map's cells, see lua/prelude.lua), which is not decoded.
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ Layout (all under the `{reports}` hash tag, see `roadhazard.reports.keys`):
 - `geo_all`                every report with a location (list filters near/bbox);
 - `geo:<token>`            the open reports of one class (de-duplication);
 - `stats`                  counters kept by the scripts;
+- `cell:<p>:<geohash>`, `cell_combos:<p>:<geohash>`
+                           the map's counters per geohash cell (cluster_store.py);
 - `idem:<sha256>`          idempotency records, with a TTL.
 """
 

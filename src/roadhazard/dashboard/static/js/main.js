@@ -1,9 +1,11 @@
 // Starts the dashboard: reads its configuration, builds the map, list, detail and stats, keeps
-// the address bar in step, and refreshes on the configured interval without moving the view.
+// the address bar in step, and refreshes without moving the view: on the live feed's events
+// (debounced), and on the configured interval while the feed is out of reach.
 
 import { ApiError, getJson, isAbort } from "./api.js";
 import { CoverageLayer } from "./coverage.js";
 import { DetailPanel } from "./detail.js";
+import { LiveFeed } from "./events.js";
 import { fillFilterForm, watchFilterForm, writeFilterForm } from "./filters.js";
 import { currentKey, setupKeyForm } from "./key.js";
 import { ReportList } from "./list.js";
@@ -14,6 +16,8 @@ import { StatsPanel } from "./stats.js";
 import { apiFilters, locationSearch, readLocation, writeLocation } from "./urlstate.js";
 
 const $ = (selector) => document.querySelector(selector);
+// At most one refresh for the live feed's events per this long: a burst is one refresh.
+const LIVE_REFRESH_MS = 1000;
 
 function say(node, text) {
   if (node.textContent !== text) node.textContent = text;
@@ -29,6 +33,19 @@ class Dashboard {
     this.selected = here.report;
     this.refreshing = false;
     this.clusterController = null;
+    this.liveStatus = $("#live-status");
+    this.pending = new Map(); // report id -> its newest event not yet shown
+    this.liveTimer = null;
+    this.lastLiveRefresh = 0;
+    this.missed = false;
+    this.live = new LiveFeed({
+      onEvent: (event) => this.liveEvent(event),
+      onOpen: ({ first, resumed }) => {
+        // Reconnected without an id to resume from: whatever happened meanwhile is unknown.
+        if (!first && !resumed) this.refresh();
+      },
+      onState: (state) => this.showLiveState(state),
+    });
 
     const form = $("#filters");
     fillFilterForm(form, config.classes);
@@ -63,6 +80,9 @@ class Dashboard {
       const typing = event.target.closest?.("input, select, textarea");
       if (event.key === "Escape" && this.selected && !typing) this.unselect();
     });
+    document.addEventListener("visibilitychange", () => {
+      if (!document.hidden && this.missed) this.refresh();
+    });
     $("#detail-close").addEventListener("click", () => this.unselect());
     this.list.selected = this.selected;
     this.map.selected = this.selected;
@@ -79,7 +99,8 @@ class Dashboard {
 
   async start(view) {
     if (this.blockedByKey()) return;
-    this.timer = window.setInterval(() => this.refresh(), this.config.refresh_s * 1000);
+    this.timer = window.setInterval(() => this.poll(), this.config.refresh_s * 1000);
+    this.live.start();
     if (this.selected) this.detail.show(this.selected);
     else this.detail.clear();
     this.stats.refresh();
@@ -108,9 +129,84 @@ class Dashboard {
       this.start(readLocation().view);
       return;
     }
-    if (this.blockedByKey()) return;
+    if (this.blockedByKey()) {
+      this.live.stop();
+      return;
+    }
+    this.live.start();
     this.refresh();
     if (this.selected) this.detail.show(this.selected);
+  }
+
+  showLiveState(state) {
+    const text = {
+      live: "Live",
+      reconnecting: "Reconnecting…",
+      polling: `Polling every ${this.config.refresh_s} s`,
+    }[state] ?? "";
+    say(this.liveStatus, text);
+    this.liveStatus.dataset.state = state;
+  }
+
+  // The periodic refresh: the fallback while the live feed is out of reach.
+  poll() {
+    if (!this.live.live) this.refresh();
+  }
+
+  liveEvent(event) {
+    if (event.type === "reset") {
+      this.pending.clear();
+      this.refresh();
+      return;
+    }
+    if (!event.type.startsWith("report.")) return;
+    let data;
+    try {
+      data = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    if (typeof data?.report_id !== "string") return;
+    this.pending.set(data.report_id, data);
+    if (typeof data.duplicate_of === "string") this.pending.set(data.duplicate_of, data);
+    if (this.liveTimer === null) {
+      const wait = Math.max(0, this.lastLiveRefresh + LIVE_REFRESH_MS - Date.now());
+      this.liveTimer = window.setTimeout(() => this.liveRefresh(), wait);
+    }
+  }
+
+  // Reloads what the events touch: the map and list when one is in view (or listed), the
+  // counts always, the open report when an event names it.
+  async liveRefresh() {
+    this.liveTimer = null;
+    this.lastLiveRefresh = Date.now();
+    const events = this.pending;
+    this.pending = new Map();
+    if (document.hidden) {
+      this.missed = true;
+      return;
+    }
+    if (this.blockedByKey()) return;
+    const inView = this.touchesView(events);
+    await Promise.all([
+      inView ? this.loadClusters() : null,
+      inView ? this.list.refresh() : null,
+      this.stats.refresh(),
+      this.selected && events.has(this.selected)
+        ? this.detail.show(this.selected, { keepPlace: true })
+        : null,
+    ]);
+  }
+
+  touchesView(events) {
+    const [west, south, east, north] = this.map.bbox().split(",").map(Number);
+    for (const [id, data] of events) {
+      if (this.list.rowFor(id)) return true;
+      const { lat, lon } = data;
+      if (typeof lat === "number" && typeof lon === "number"
+        && lat >= south && lat <= north && lon >= west && lon <= east) return true;
+    }
+    return false;
   }
 
   params() {
@@ -172,8 +268,13 @@ class Dashboard {
 
   // The periodic refresh: the same view, filters and selection, fresh data.
   async refresh() {
-    if (this.refreshing || document.hidden || this.blockedByKey()) return;
+    if (document.hidden) {
+      this.missed = true;
+      return;
+    }
+    if (this.refreshing || this.blockedByKey()) return;
     this.refreshing = true;
+    this.missed = false;
     try {
       await Promise.all([
         this.loadClusters(),

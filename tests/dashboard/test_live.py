@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Request, expect
+from playwright.sync_api import Browser, Page, Request, Route, expect
 
 from tests.dashboard.conftest import (
     ADMIN_KEY,
@@ -135,6 +135,33 @@ def test_the_feed_parser_follows_the_event_stream_format(live_browsing: Browsing
         "retries": [3000],
         "lastId": "3-0",
     }
+    live_browsing.seen.assert_clean()
+
+
+def test_the_feed_reconnects_after_retry_with_the_last_event_id(live_browsing: Browsing) -> None:
+    page = live_browsing.page
+    opened: list[Route] = []
+
+    def feed(route: Route) -> None:
+        opened.append(route)
+        if len(opened) > 1:  # the reconnection: the real feed (which answers `reset`)
+            route.continue_()
+            return
+        event = '{"type":"report.created","report_id":"r1","lat":null,"lon":null}'
+        route.fulfill(
+            status=200,
+            headers={"Content-Type": "text/event-stream"},
+            body=f"retry: 50\nid: 5-0\nevent: report.created\ndata: {event}\n\n",
+        )
+
+    page.route("**/v1/reports/events*", feed)
+    with page.expect_request(
+        lambda request: (
+            "/v1/reports/events" in request.url and request.headers.get("last-event-id") == "5-0"
+        )
+    ):
+        live_browsing.open(VIEW)
+    expect_live(page)
     live_browsing.seen.assert_clean()
 
 

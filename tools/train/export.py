@@ -15,7 +15,7 @@ import torch
 from tools.train.model import Detector, ExportWrapper
 
 OPSET = 17
-MODEL_VERSION = "0.2.0"
+MODEL_VERSION = "0.3.0"
 LICENCE = (
     "CC BY-SA 4.0 (weights trained on RDD2022, CC BY-SA 4.0, and on CC BY 4.0 pothole "
     "photos; see MODEL_CARD.md); code Apache-2.0"

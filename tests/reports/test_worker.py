@@ -176,6 +176,25 @@ async def test_a_job_whose_report_is_missing_waits_out_the_grace_then_is_dropped
     assert await outbox.load("j") is None
 
 
+async def test_a_job_staged_at_an_earlier_time_is_not_dropped_before_its_report_lands(
+    redis: Redis, geocoder: GazetteerGeocoder
+) -> None:
+    # A report filed with an earlier time (the service's clock behind the worker's) stages its
+    # job at that time; a worker that claims it before the report is written must still wait.
+    clock = WallClock()
+    outbox = Outbox(redis, QUEUE)
+    staged_ms = clock.now_ms - 3 * 24 * 3600 * 1000
+    await outbox.stage("j", {"report_id": new_report_id()}, now_ms=staged_ms)
+    jobs = AddressJobs(geocoder, ReportStore(redis), clock_ms=clock)
+    worker = QueueWorker(outbox, jobs, WorkerOptions(), clock_ms=clock, rng=random.Random(7))
+
+    assert await worker.run_once() == 1
+    assert (await outbox.backlog()).size == 1  # retried, although staged days "ago"
+    clock.now_ms += 2_000
+    assert await worker.run_once() == 1
+    assert (await outbox.backlog()).size == 0  # the second try finds no report: dropped
+
+
 async def test_draining_waits_for_jobs_in_hand_and_hands_back_what_overruns(
     redis: Redis,
 ) -> None:

@@ -62,8 +62,12 @@ ORPHAN_GRACE_MS = 5 * 60 * 1000
 
 def without_report(job: Job, now_ms: int) -> None:
     """What a handler answers for a job whose report is not there: wait for it while it may
-    still be written (RetryLater), then drop the job (nothing to write)."""
-    if now_ms - job.staged_ms < ORPHAN_GRACE_MS:
+    still be written (RetryLater), then drop the job (nothing to write).
+
+    The first try always waits: the job's staging time comes from the reports service's clock,
+    which may be behind the worker's (a report filed with an earlier time), so age alone
+    could drop a job whose report is being written at that moment."""
+    if job.attempts == 0 or now_ms - job.staged_ms < ORPHAN_GRACE_MS:
         raise RetryLater("the report is not written yet", delay_s=2.0)
     log.info("outbox_job_orphaned", queue=job.queue, job_id=job.id)
 
